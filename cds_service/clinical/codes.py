@@ -1,0 +1,176 @@
+"""Terminology used by the rules, taken from the project's verified code reference.
+
+Only codes listed in the reference ("clinical-codes-and-safety", sections 1 and 4)
+are used. Urine and red-cell codes are deliberately absent from every serum
+value set: a urine magnesium is never a serum magnesium.
+"""
+from __future__ import annotations
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+CPT = "http://www.ama-assn.org/go/cpt"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+# The one code system for every card's source.topic in this product.
+TOPIC_SYSTEM = "https://cds.dialysis-cramps.example/rules"
+
+# ---------------------------------------------------------------- analytes
+# analyte -> {LOINC code: property}, property "mass" (mg/dL family) or "molar" (mmol/L family)
+ANALYTE_LOINC: dict[str, dict[str, str]] = {
+    "mg": {  # serum/plasma and blood magnesium. 2597-3 (RBC) and 2598-1 (urine) excluded.
+        "19123-9": "mass", "2601-3": "molar", "2593-2": "molar", "21377-7": "mass", "73573-8": "molar",
+    },
+    "ica": {  # ionized calcium only; total calcium is a separate analyte
+        "1994-3": "molar", "1995-0": "molar", "17864-0": "mass", "17863-2": "mass", "38230-9": "mass",
+        "12180-6": "molar", "47596-2": "molar", "47598-8": "molar", "19072-8": "molar", "53139-2": "molar",
+        "59472-1": "mass", "59473-9": "mass",
+        # 83064-6 (blood drawn from the CRRT circuit) is circuit blood, not the patient's: excluded.
+    },
+    "k": {  # 2824-1 (RBC) excluded
+        "2823-3": "molar", "6298-4": "molar", "32713-0": "molar", "39789-3": "molar", "39790-1": "molar",
+        "41656-0": "molar", "51618-7": "molar", "29349-8": "molar", "22760-3": "mass", "75940-7": "mass",
+    },
+    "po4": {"2777-1": "mass", "14879-1": "molar", "24519-1": "molar"},
+    "total_ca": {"17861-6": "mass", "2000-8": "molar", "29265-6": "molar", "1996-8": "molar", "49765-1": "mass"},
+    "albumin": {"1751-7": "mass", "61151-7": "mass", "61152-5": "mass"},
+    "aluminum": {"5574-9": "mass"},
+    "heart_rate": {"8867-4": "rate"},
+}
+
+# Pre-/post-dialysis potassium codes, kept so that cards can say which one was drawn.
+K_PRE_DIALYSIS = "51618-7"
+K_POST_DIALYSIS = "29349-8"
+
+ANALYTE_LABEL = {
+    "mg": "Magnesium", "ica": "Ionized calcium", "k": "Potassium", "po4": "Phosphate",
+    "total_ca": "Total calcium", "albumin": "Albumin", "aluminum": "Aluminium", "heart_rate": "Heart rate",
+}
+
+# Codes to order when suggesting a missing test (serum/plasma, molar where usual).
+ORDERABLE_LOINC = {
+    "mg": ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma"),
+    "ica": ("1995-0", "Calcium.ionized [Moles/volume] in Serum or Plasma"),
+    "k": ("2823-3", "Potassium [Moles/volume] in Serum or Plasma"),
+    "po4": ("2777-1", "Phosphate [Mass/volume] in Serum or Plasma"),
+    "aluminum": ("5574-9", "Aluminum [Mass/volume] in Serum or Plasma"),
+}
+
+LOINC_TO_ANALYTE: dict[str, str] = {code: analyte for analyte, codes in ANALYTE_LOINC.items() for code in codes}
+
+# Units: canonical unit per analyte and multiplicative factors into it.
+CANONICAL_UNIT = {
+    "mg": "mmol/L", "ica": "mmol/L", "k": "mmol/L", "po4": "mmol/L", "total_ca": "mmol/L",
+    "albumin": "g/L", "aluminum": "ug/L", "heart_rate": "/min",
+}
+
+# Factors from the reference's unit table (atomic weights Mg 24.305, Ca 40.078, K 39.098, P 30.974).
+_MG_DL = {"mg": 0.4114, "ica": 0.2495, "total_ca": 0.2495, "k": 0.2558, "po4": 0.3229}
+_MEQ_DIVISOR = {"mg": 2.0, "ica": 2.0, "total_ca": 2.0, "k": 1.0}  # mEq/L -> mmol/L; phosphate is pH dependent
+
+# Unit spellings, normalised to a small set of keys.
+_UNIT_ALIASES = {
+    "mmol/l": "mmol/L", "mmol/liter": "mmol/L", "mmol per l": "mmol/L",
+    "mg/dl": "mg/dL", "mg/100ml": "mg/dL", "mg%": "mg/dL",
+    "meq/l": "meq/L", "m[eq]/l": "meq/L", "meq/liter": "meq/L",
+    "mg/l": "mg/L",
+    "umol/l": "umol/L", "µmol/l": "umol/L", "μmol/l": "umol/L",
+    "ug/l": "ug/L", "µg/l": "ug/L", "μg/l": "ug/L", "ng/ml": "ug/L", "mcg/l": "ug/L",
+    "g/dl": "g/dL", "g/l": "g/L",
+    "/min": "/min", "{beats}/min": "/min", "beats/min": "/min", "bpm": "/min", "1/min": "/min",
+}
+
+
+def normalise_unit_key(unit: str | None) -> str | None:
+    if not unit:
+        return None
+    return _UNIT_ALIASES.get(unit.strip().lower().replace(" ", ""), None) or _UNIT_ALIASES.get(unit.strip().lower())
+
+
+def conversion_factor(analyte: str, unit_key: str | None) -> float | None:
+    """Factor taking a value in ``unit_key`` to the analyte's canonical unit, or None when unknown."""
+    if unit_key is None:
+        return None
+    canonical = CANONICAL_UNIT[analyte]
+    if analyte in ("mg", "ica", "k", "po4", "total_ca"):
+        if unit_key == "mmol/L":
+            return 1.0
+        if unit_key == "mg/dL":
+            return _MG_DL[analyte]
+        if unit_key == "mg/L":
+            return _MG_DL[analyte] / 10.0
+        if unit_key == "umol/L":
+            return 0.001
+        if unit_key == "meq/L" and analyte in _MEQ_DIVISOR:
+            return 1.0 / _MEQ_DIVISOR[analyte]
+        return None
+    if analyte == "albumin":
+        return {"g/dL": 10.0, "g/L": 1.0}.get(unit_key)
+    if analyte == "aluminum":
+        return {"ug/L": 1.0, "umol/L": 26.98}.get(unit_key)
+    if analyte == "heart_rate":
+        return 1.0 if unit_key == canonical else None
+    return None
+
+
+# Conventional display unit per analyte for cards (mg/dL shown beside mmol/L for Mg).
+MMOL_TO_MG_DL = {"mg": 2.4305, "ica": 4.008, "total_ca": 4.008, "k": 3.91, "po4": 3.097}
+
+# ---------------------------------------------------------------- dialysis
+DIALYSIS_CONDITIONS = {
+    (SNOMED, "236435004"),  # End stage renal failure on dialysis
+    (SNOMED, "714152005"),  # CKD stage 5 on dialysis
+    (SNOMED, "105502003"),  # Dependence on renal dialysis
+    (ICD10CM, "Z99.2"),     # Dependence on renal dialysis
+}
+ESRD_ONLY_CONDITIONS = {(SNOMED, "46177005"), (ICD10CM, "N18.6")}  # not enough on their own
+TRANSPLANT_CONDITIONS = {(SNOMED, "236436003")}  # ESRF with renal transplant
+
+DIALYSIS_PROCEDURES = {
+    (SNOMED, "302497006"), (SNOMED, "265764009"), (SNOMED, "108241001"), (SNOMED, "233575001"),
+    (SNOMED, "34897002"), (SNOMED, "67970008"), (SNOMED, "71192002"), (SNOMED, "714749008"),
+    (CPT, "90935"), (CPT, "90937"), (CPT, "90945"), (CPT, "90947"),
+}
+# Encounter.type codes that make an encounter a dialysis encounter: the same procedure codes.
+DIALYSIS_ENCOUNTER_TYPES = DIALYSIS_PROCEDURES
+
+# ---------------------------------------------------------------- symptoms and comorbidities
+CRAMP_CODES = {(SNOMED, "55300003"), (SNOMED, "45352006"), (ICD10CM, "R25.2")}
+
+# Heart disease that makes electrolyte shifts dysrhythmogenic (SNOMED and ICD-10-CM parents).
+HEART_DISEASE_CODES = {
+    (SNOMED, "84114007"),   # Heart failure
+    (SNOMED, "42343007"),   # Congestive heart failure
+    (SNOMED, "85898001"),   # Cardiomyopathy
+    (SNOMED, "53741008"),   # Coronary arteriosclerosis
+    (SNOMED, "414545008"),  # Ischemic heart disease
+    (SNOMED, "22298006"),   # Myocardial infarction
+    (SNOMED, "399211009"),  # History of myocardial infarction
+}
+HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I25", "I21", "I22")
+
+# Neurological signs that raise aluminium neurotoxicity (dialysis encephalopathy).
+NEURO_SIGN_CODES = {
+    (SNOMED, "17450006"),   # Myoclonus
+    (SNOMED, "29164008"),   # Disturbance in speech
+    (SNOMED, "231526006"),  # Dialysis dementia (dialysis encephalopathy syndrome)
+    (SNOMED, "247778009"),  # Personality change (finding)
+    (ICD10CM, "G25.3"),     # Myoclonus
+    (ICD10CM, "R47.9"),     # Unspecified speech disturbances
+    (ICD10CM, "F07.0"),     # Personality change due to known physiological condition
+    (ICD10CM, "G92.8"),     # Other toxic encephalopathy
+}
+
+
+def coding_pairs(codeable: dict | None) -> set[tuple[str, str]]:
+    """(system, code) pairs of a raw CodeableConcept dict."""
+    if not isinstance(codeable, dict):
+        return set()
+    out = set()
+    for coding in codeable.get("coding") or []:
+        if isinstance(coding, dict) and coding.get("code"):
+            out.add((str(coding.get("system") or ""), str(coding["code"])))
+    return out

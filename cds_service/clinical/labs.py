@@ -1,0 +1,220 @@
+"""Lab panel: recognise analytes by LOINC, normalise units, honour comparators, pick the latest.
+
+Pure code. Raw FHIR dicts are pre-filtered cheaply (code and status) so that only
+the few Observations a rule can use are turned into fhir.resources models.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from . import codes
+from .timeutil import format_delta, format_time, parse_fhir_datetime
+
+log = logging.getLogger(__name__)
+
+COUNTED_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
+
+
+@dataclass(frozen=True)
+class LabResult:
+    analyte: str
+    value: float  # in the analyte's canonical unit
+    unit: str  # canonical unit
+    comparator: str | None
+    time: datetime
+    loinc: str
+    original_value: float
+    original_unit: str
+    resource_id: str | None = None
+    status: str = "final"
+
+    # -- comparisons honouring the comparator. True/False, or None when the comparator makes it undecidable.
+    def below(self, threshold: float) -> bool | None:
+        c = self.comparator
+        if c is None:
+            return self.value < threshold
+        if c == "<":
+            return True if self.value <= threshold else None
+        if c == "<=":
+            return True if self.value < threshold else None
+        if c in (">", ">="):
+            return False if self.value >= threshold else None
+        return None
+
+    def above(self, threshold: float) -> bool | None:
+        c = self.comparator
+        if c is None:
+            return self.value > threshold
+        if c == ">":
+            return True if self.value >= threshold else None
+        if c == ">=":
+            return True if self.value > threshold else None
+        if c in ("<", "<="):
+            return False if self.value <= threshold else None
+        return None
+
+    def at_or_above(self, threshold: float) -> bool | None:
+        below = self.below(threshold)
+        return None if below is None else not below
+
+    def display(self) -> str:
+        """Value and unit as a clinician reads it, e.g. '< 0.50 mmol/L (1.22 mg/dL)'."""
+        prefix = f"{self.comparator} " if self.comparator else ""
+        if self.analyte in codes.MMOL_TO_MG_DL:
+            mg_dl = self.value * codes.MMOL_TO_MG_DL[self.analyte]
+            if self.analyte == "k":
+                return f"{prefix}{self.value:.1f} mmol/L"
+            return f"{prefix}{self.value:.2f} mmol/L ({mg_dl:.2f} mg/dL)"
+        if self.analyte == "aluminum":
+            return f"{prefix}{self.value:.0f} µg/L"
+        if self.analyte == "heart_rate":
+            return f"{prefix}{self.value:.0f} /min"
+        if self.analyte == "albumin":
+            return f"{prefix}{self.value / 10:.1f} g/dL"
+        return f"{prefix}{self.value:g} {self.unit}"
+
+    def when(self, now: datetime) -> str:
+        return f"{format_time(self.time)} ({format_delta(now - self.time)} ago)"
+
+
+@dataclass
+class LabPanel:
+    """Usable results per analyte, newest first."""
+
+    results: dict[str, list[LabResult]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # why some results were not used
+
+    def latest(self, analyte: str, now: datetime | None = None, within: timedelta | None = None) -> LabResult | None:
+        items = self.results.get(analyte) or []
+        if not items:
+            return None
+        first = items[0]
+        if within is not None and now is not None and now - first.time > within:
+            return None
+        return first
+
+    def since(self, analyte: str, start: datetime) -> LabResult | None:
+        first = self.latest(analyte)
+        return first if first is not None and first.time >= start else None
+
+
+# ----------------------------------------------------------------- raw pre-filter
+
+def raw_analyte(raw: dict) -> tuple[str, str] | None:
+    """(analyte, loinc) for a raw Observation dict, or None when it is none of ours."""
+    code = raw.get("code")
+    if not isinstance(code, dict):
+        return None
+    for coding in code.get("coding") or []:
+        if not isinstance(coding, dict):
+            continue
+        system = coding.get("system")
+        c = coding.get("code")
+        if c in codes.LOINC_TO_ANALYTE and (system in (None, "", codes.LOINC)):
+            return codes.LOINC_TO_ANALYTE[c], c
+    return None
+
+
+def raw_clinical_time(raw: dict) -> datetime | None:
+    """Clinical time: effectiveDateTime, else effectivePeriod.end/.start, else issued (effectiveInstant too)."""
+    for getter in (
+        lambda r: r.get("effectiveDateTime"),
+        lambda r: r.get("effectiveInstant"),
+        lambda r: (r.get("effectivePeriod") or {}).get("end") if isinstance(r.get("effectivePeriod"), dict) else None,
+        lambda r: (r.get("effectivePeriod") or {}).get("start") if isinstance(r.get("effectivePeriod"), dict) else None,
+        lambda r: r.get("issued"),
+    ):
+        value = getter(raw)
+        if isinstance(value, str):
+            parsed = parse_fhir_datetime(value)
+            if parsed is not None:
+                return parsed
+    return None
+
+
+def candidates(raw_observations: Iterable[Any]) -> dict[str, list[tuple[datetime, str, dict]]]:
+    """Group raw Observations by analyte, keeping counted statuses, newest clinical time first.
+
+    Server order is never trusted: the sort uses the clinical time of each result.
+    """
+    grouped: dict[str, list[tuple[datetime, str, dict]]] = {}
+    for raw in raw_observations:
+        if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
+            continue
+        if raw.get("status") not in COUNTED_STATUSES:
+            continue
+        hit = raw_analyte(raw)
+        if hit is None:
+            continue
+        when = raw_clinical_time(raw)
+        if when is None:
+            continue
+        grouped.setdefault(hit[0], []).append((when, str(raw.get("issued") or ""), raw))
+    for items in grouped.values():
+        items.sort(key=lambda t: (t[0], t[1], str(t[2].get("id") or "")), reverse=True)
+    return grouped
+
+
+# ----------------------------------------------------------------- model -> LabResult
+
+def result_from_model(obs: Any, analyte: str, loinc: str, when: datetime) -> tuple[LabResult | None, str | None]:
+    """Turn a validated fhir.resources Observation into a LabResult, or explain why it is unusable."""
+    qty = getattr(obs, "valueQuantity", None)
+    if qty is None or qty.value is None:
+        return None, f"Observation/{obs.id}: {analyte} has no numeric value"
+    unit_text = qty.code if (qty.code and (qty.system in (None, codes.UCUM))) else None
+    unit_key = codes.normalise_unit_key(unit_text) if unit_text else None
+    if unit_key is None:
+        unit_key = codes.normalise_unit_key(qty.unit)
+    factor = codes.conversion_factor(analyte, unit_key)
+    if factor is None:
+        return None, f"Observation/{obs.id}: unknown unit {qty.code or qty.unit!r} for {analyte}; value not used"
+    value = float(qty.value) * factor
+    comparator = qty.comparator if qty.comparator in ("<", "<=", ">", ">=") else None
+    return LabResult(
+        analyte=analyte,
+        value=value,
+        unit=codes.CANONICAL_UNIT[analyte],
+        comparator=comparator,
+        time=when,
+        loinc=loinc,
+        original_value=float(qty.value),
+        original_unit=str(qty.code or qty.unit),
+        resource_id=obs.id,
+        status=str(obs.status),
+    ), None
+
+
+def build_panel(
+    raw_observations: Iterable[Any],
+    parse: Callable[[dict], Any],
+    keep_per_analyte: int = 3,
+) -> LabPanel:
+    """Build the panel. ``parse`` turns a raw dict into a validated Observation model (or None)."""
+    panel = LabPanel()
+    for analyte, items in candidates(raw_observations).items():
+        kept: list[LabResult] = []
+        for when, _issued, raw in items:
+            model = parse(raw)
+            if model is None:
+                panel.skipped.append(f"Observation/{raw.get('id')}: not a valid Observation")
+                continue
+            loinc = raw_analyte(raw)[1]
+            result, why = result_from_model(model, analyte, loinc, when)
+            if result is None:
+                log.info("lab value not used: %s", why)
+                panel.skipped.append(why)
+                continue
+            kept.append(result)
+            if len(kept) >= keep_per_analyte:
+                break
+        if kept:
+            panel.results[analyte] = kept
+    return panel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,1 @@
+"""FHIR access: HTTP client (session, auth, deadline, paging, allowlist) and lenient parsing."""

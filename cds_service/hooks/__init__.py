@@ -1,0 +1,1 @@
+"""CDS Hooks protocol: request validation, prefetch resolution, card and response building, feedback."""

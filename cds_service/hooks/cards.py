@@ -1,0 +1,184 @@
+"""Card files (one YAML file per rule, owned by informaticists) and card rendering."""
+from __future__ import annotations
+
+import json
+import logging
+import string
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+import yaml
+
+from ..clinical import codes
+from ..clinical.rules import Finding, SuggestionSpec
+
+log = logging.getLogger(__name__)
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+OVERRIDE_SYSTEM = codes.TOPIC_SYSTEM.rsplit("/", 1)[0] + "/override-reason"
+SUMMARY_LIMIT = 140  # summaries must be shorter than this
+
+
+class CardFileError(ValueError):
+    pass
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+
+
+def placeholders_in(template: str) -> set[str]:
+    """Names used as {name} in a template (format-string syntax; {{ and }} are literal braces)."""
+    names = set()
+    for _literal, field, _spec, _conv in string.Formatter().parse(template):
+        if field is not None and field != "":
+            names.add(field.split(".")[0].split("[")[0])
+    return names
+
+
+@dataclass
+class CardFile:
+    rule: str
+    data: dict
+    path: Path
+
+    @property
+    def thresholds(self) -> dict:
+        return dict(self.data.get("thresholds") or {})
+
+    def text_blocks(self) -> Iterable[tuple[str, str]]:
+        """(where, template) for every templated string in the file."""
+        yield "summary", self.data["summary"]
+        yield "detail", self.data["detail"]
+        for name, variant in (self.data.get("variants") or {}).items():
+            for key in ("summary", "detail"):
+                if key in variant:
+                    yield f"variants.{name}.{key}", variant[key]
+        for kind, text in (self.data.get("suggestions") or {}).items():
+            yield f"suggestions.{kind}.label", text["label"]
+            yield f"suggestions.{kind}.description", text["description"]
+
+
+class CardLibrary:
+    """All card files of a folder, validated against the card-file schema when loaded."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.files: dict[str, CardFile] = {}
+        validator = jsonschema.Draft202012Validator(load_schema("card-file.schema.json"))
+        if not self.folder.is_dir():
+            raise CardFileError(f"card folder {self.folder} does not exist")
+        for path in sorted(self.folder.glob("*.y*ml")):
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                raise CardFileError(f"{path}: not valid YAML: {exc}") from exc
+            errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+            if errors:
+                first = errors[0]
+                where = "/".join(str(p) for p in first.path) or "(top)"
+                raise CardFileError(f"{path}: {where}: {first.message}")
+            if data["rule"] in self.files:
+                raise CardFileError(f"{path}: rule {data['rule']} already defined in {self.files[data['rule']].path}")
+            self.files[data["rule"]] = CardFile(data["rule"], data, path)
+
+    def thresholds(self) -> dict[str, dict]:
+        return {rule: f.thresholds for rule, f in self.files.items()}
+
+    def require(self, rule_ids: Iterable[str]) -> None:
+        missing = sorted(set(rule_ids) - set(self.files))
+        if missing:
+            raise CardFileError(f"no card file for rule(s): {', '.join(missing)} in {self.folder}")
+
+
+class _Values(dict):
+    def __missing__(self, key: str) -> str:
+        log.error("card placeholder {%s} has no value", key)
+        return "(not available)"
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    return string.Formatter().vformat(template, (), _Values(values))
+
+
+def _clip_summary(text: str, rule: str) -> str:
+    text = " ".join(text.split())
+    if len(text) >= SUMMARY_LIMIT:
+        log.error("summary of %s is %d characters; clipped", rule, len(text))
+        text = text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    return text
+
+
+def render_card(finding: Finding, card: CardFile, patient_id: str) -> dict:
+    data = card.data
+    variant = (data.get("variants") or {}).get(finding.variant or "", {})
+    values = dict(finding.values)
+    summary = _clip_summary(fill(variant.get("summary", data["summary"]), values), card.rule)
+    detail = fill(variant.get("detail", data["detail"]), values).strip()
+    indicator = finding.indicator or variant.get("indicator") or data["indicator"]
+    topic = {"system": codes.TOPIC_SYSTEM, "code": card.rule}
+    if data.get("title"):
+        topic["display"] = data["title"]
+    source = {"label": data["source"]["label"], "url": data["source"]["url"], "topic": topic}
+    if data["source"].get("icon"):
+        source["icon"] = data["source"]["icon"]
+    out: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary,
+        "indicator": indicator,
+        "source": source,
+    }
+    if detail:
+        out["detail"] = detail
+    suggestions = [s for s in (_render_suggestion(spec, card, values, patient_id) for spec in finding.suggestions) if s]
+    if suggestions:
+        out["suggestions"] = suggestions
+        out["selectionBehavior"] = data.get("selectionBehavior") or ("any" if len(suggestions) > 1 else "at-most-one")
+    if data.get("overrideReasons"):
+        out["overrideReasons"] = [
+            {"system": OVERRIDE_SYSTEM, "code": r["code"], "display": r["display"]} for r in data["overrideReasons"]
+        ]
+    if data.get("links"):
+        links = []
+        for link in data["links"]:
+            item = {"label": fill(link["label"], values), "url": link["url"], "type": link.get("type", "absolute")}
+            if item["type"] == "smart" and link.get("appContext"):
+                item["appContext"] = link["appContext"]
+            links.append(item)
+        out["links"] = links
+    return out
+
+
+def _render_suggestion(spec: SuggestionSpec, card: CardFile, values: Mapping[str, Any], patient_id: str) -> dict | None:
+    texts = (card.data.get("suggestions") or {}).get(spec.kind)
+    if texts is None:
+        log.error("card file for %s has no text for suggestion kind %s", card.rule, spec.kind)
+        return None
+    local = {**values, **spec.params}
+    label = fill(texts["label"], local)
+    description = fill(texts["description"], local)
+    if spec.kind == "order-lab":
+        loinc, display = spec.params["loinc"], spec.params["display"]
+        resource = {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "category": [{"coding": [{"system": codes.SNOMED, "code": "108252007", "display": "Laboratory procedure"}]}],
+            "code": {"coding": [{"system": codes.LOINC, "code": loinc, "display": display}], "text": display},
+            "subject": {"reference": f"Patient/{patient_id}"},
+        }
+        action = {"type": "create", "description": description, "resource": resource}
+    elif spec.kind == "remove-draft":
+        action = {"type": "delete", "description": description, "resourceId": spec.params["resource_id"]}
+    else:
+        log.error("unknown suggestion kind %s", spec.kind)
+        return None
+    out = {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
+    if spec.recommended:
+        out["isRecommended"] = True
+    return out

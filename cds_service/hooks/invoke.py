@@ -1,0 +1,73 @@
+"""One hook call end to end: validate, resolve prefetch, build the snapshot, run rules, render cards."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+
+from ..clinical.rules import run_rules
+from ..timing import Timings
+from .cards import CardLibrary, render_card
+from .errors import HookError
+from .prefetch import Fetcher, require, resolve
+from .validation import validate_request
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HookOutcome:
+    body: dict
+    fired: list[str] = field(default_factory=list)
+    cards: list[tuple[str, str]] = field(default_factory=list)  # (card uuid, rule id)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: timedelta,
+           fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings) -> HookOutcome:
+    """Raise HookError for anything the client got wrong; otherwise return the response body."""
+    with timings.stage("validate"):
+        validate_request(body, service.hook)
+    timed_fetcher = None
+    if fetcher is not None:
+        def timed_fetcher(urls, token):
+            with timings.stage("fetch"):
+                return fetcher(urls, token)
+    with timings.stage("prefetch"):
+        resolved = resolve(service.prefetch, body, now, timed_fetcher, allowed)
+    require(service.prefetch, resolved)
+
+    notes: list[str] = []
+    with timings.stage("snapshot"):
+        from .context import build_snapshot  # local import keeps module import light for the linter CLI
+        snapshot = build_snapshot(service.hook, body, resolved, now, lookback, notes)
+    with timings.stage("rules"):
+        findings = run_rules(service.hook, snapshot, cards.thresholds(), only=service.rules)
+    with timings.stage("render"):
+        rendered = []
+        outcome = HookOutcome(body={}, unavailable=dict(resolved.unavailable), sources=dict(resolved.source),
+                              notes=notes)
+        for finding in findings:
+            card_file = cards.files.get(finding.rule_id)
+            if card_file is None:
+                log.error("no card file for rule %s; finding dropped", finding.rule_id)
+                continue
+            card = render_card(finding, card_file, snapshot.patient_id)
+            rendered.append(card)
+            outcome.cards.append((card["uuid"], finding.rule_id))
+            if finding.rule_id not in outcome.fired:
+                outcome.fired.append(finding.rule_id)
+        outcome.body = {"cards": rendered}
+    return outcome
+
+
+def bad_json(message: str) -> HookError:
+    return HookError(400, "invalid", message)
+
+
+def unknown_service(service_id: str, known: Mapping[str, Any]) -> HookError:
+    return HookError(404, "not-found", f"No CDS service with id '{service_id}'.",
+                     [f"known services: {', '.join(sorted(known))}"])

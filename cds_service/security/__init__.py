@@ -1,0 +1,1 @@
+"""Security: verification of the EHR's JWT."""

@@ -1,0 +1,36 @@
+"""Prefetch templates shared by the three services (one definition; the order hooks reuse it)."""
+from __future__ import annotations
+
+from ..clinical import codes
+from ..hooks.prefetch import PrefetchKey
+
+
+def _codes(system: str, values) -> str:
+    return ",".join(f"{system}|{c}" for c in values)
+
+
+_SERUM_PANEL = [c for a in ("mg", "ica", "k", "po4", "total_ca", "albumin") for c in codes.ANALYTE_LOINC[a]]
+_DIALYSIS_PROC = ",".join(f"{s}|{c}" for s, c in sorted(codes.DIALYSIS_PROCEDURES))
+_SYMPTOMS = ",".join(f"{s}|{c}" for s, c in sorted(codes.CRAMP_CODES | codes.NEURO_SIGN_CODES))
+
+PATIENT = "{{context.patientId}}"
+
+PREFETCH: dict[str, PrefetchKey] = {
+    "patient": PrefetchKey(f"Patient/{PATIENT}"),
+    "conditions": PrefetchKey(f"Condition?patient={PATIENT}&_count=200", required=True),
+    "procedures": PrefetchKey(
+        f"Procedure?patient={PATIENT}&code={_DIALYSIS_PROC}&_sort=-date&_count=50", since_days=31, required=True),
+    "encounters": PrefetchKey(
+        f"Encounter?patient={PATIENT}&type={_DIALYSIS_PROC}&_sort=-date&_count=50", since_days=31, required=True),
+    "labs": PrefetchKey(
+        f"Observation?patient={PATIENT}&code={_codes(codes.LOINC, _SERUM_PANEL)}&_sort=-date&_count=200",
+        since_days=31, required=True),
+    "aluminum": PrefetchKey(
+        f"Observation?patient={PATIENT}&code={codes.LOINC}|5574-9&_sort=-date&_count=5", since_days=92),
+    "heartRate": PrefetchKey(
+        f"Observation?patient={PATIENT}&code={codes.LOINC}|8867-4&_sort=-date&_count=10", since_days=2),
+    "symptoms": PrefetchKey(
+        f"Observation?patient={PATIENT}&code={_SYMPTOMS}&_sort=-date&_count=20", since_days=8),
+}
+
+DIALYSIS_KEYS = ("conditions", "procedures", "encounters")
