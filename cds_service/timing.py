@@ -23,6 +23,13 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0.0
 
+    def reserve(self, seconds: float) -> "Deadline":
+        """A deadline with the same start that ends ``seconds`` earlier (time kept back for later stages)."""
+        inner = Deadline(0, clock=self._clock)
+        inner.start = self.start
+        inner.budget = max(0.0, self.budget - max(0.0, seconds))
+        return inner
+
 
 class Timings:
     """Named stage durations in milliseconds, safe to add from several threads."""

@@ -6,17 +6,22 @@ than one socket timeout slice.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
-from urllib.parse import urljoin
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..timing import Deadline
 from .urls import Allowlist, UrlRefused
@@ -25,7 +30,126 @@ log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 _CHUNK = 64 * 1024
-MAX_RESPONSE_BYTES = 50 * 1024 * 1024
+# One FHIR response may not exceed this. 5,000 rich Observations are about 10 MB; anything far larger is not an
+# answer to our narrowed queries, and parsing it would cost more time and memory than the deadline allows.
+MAX_RESPONSE_BYTES = 24 * 1024 * 1024
+# The part of the overall budget kept back from the fetch wave for building the snapshot, rules and rendering.
+RESERVE_FRACTION = 0.05
+RESERVE_MAX_S = 0.1
+
+
+# ---------------------------------------------------------------------- hard stop for in-flight calls
+#
+# requests' timeouts apply to each socket operation, not to the call: a server that sends a byte now and then
+# (headers or body) keeps a call alive for ever. Every call therefore registers the socket it uses, and a
+# watchdog shuts that socket down when the call's time is up, which makes any blocked read return at once.
+
+_current = threading.local()
+
+
+def _register_socket(sock) -> None:
+    call = getattr(_current, "call", None)
+    if call is not None and sock is not None:
+        call.attach(sock)
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def request(self, *args, **kwargs):  # the socket exists (connected or reused) once the request is sent
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            _register_socket(getattr(self, "sock", None))
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def request(self, *args, **kwargs):
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            _register_socket(getattr(self, "sock", None))
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _Call:
+    """One HTTP call's socket, and whether the watchdog cut it off."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.sock = None
+        self.killed = False
+
+    def attach(self, sock) -> None:
+        with self._lock:
+            self.sock = sock
+            if self.killed:
+                _shutdown(sock)
+
+    def kill(self) -> None:
+        with self._lock:
+            self.killed = True
+            if self.sock is not None:
+                _shutdown(self.sock)
+
+
+def _shutdown(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class Watchdog:
+    """One daemon thread running callbacks at given monotonic times (cheaper than a Timer thread per call)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, callback: Callable[[], None]) -> int:
+        with self._cond:
+            token = next(self._ids)
+            heapq.heappush(self._heap, (at, token, callback))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="fhir-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._cancelled.add(token)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                at, token, callback = self._heap[0]
+                wait_s = at - time.monotonic()
+                if wait_s > 0:
+                    self._cond.wait(wait_s)
+                    continue
+                heapq.heappop(self._heap)
+                if token in self._cancelled:
+                    self._cancelled.discard(token)
+                    continue
+            try:
+                callback()
+            except Exception:  # pragma: no cover - a callback only shuts a socket down
+                log.exception("watchdog callback failed")
+
+
+_WATCHDOG = Watchdog()
 
 
 class FhirError(Exception):
@@ -63,11 +187,12 @@ class FhirClient:
     """One per app. Thread-safe; the session's pool is shared by the fetch wave."""
 
     def __init__(self, allowlist: Allowlist, settings: ClientSettings, session: requests.Session | None = None,
-                 max_workers: int = 16):
+                 max_workers: int = 32):
         self.allowlist = allowlist
         self.settings = settings
         self.session = session or requests.Session()
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.trust_env = False  # never route PHI through an ambient proxy
@@ -105,31 +230,38 @@ class FhirClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         started = time.monotonic()
+        call = _Call()
+        _current.call = call
+        alarm = _WATCHDOG.arm(started + timeout, call.kill)
         try:
-            resp = self.session.get(url, headers=headers, timeout=(min(timeout, 3.0), timeout),
-                                    allow_redirects=False, stream=True)
-        except requests.exceptions.ConnectTimeout:
-            raise FhirError("timeout", "connect timed out") from None
-        except requests.exceptions.ReadTimeout:
-            raise FhirError("timeout", "read timed out") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise FhirError("connect", type(exc).__name__) from None
-        except requests.exceptions.RequestException as exc:
-            raise FhirError("connect", type(exc).__name__) from None
-        try:
-            status = resp.status_code
-            if 300 <= status < 400:
-                raise FhirError("refused", f"redirect ({status}) not followed", status)
-            body = self._read_body(resp, started, timeout)
+            try:
+                resp = self.session.get(url, headers=headers, timeout=(min(timeout, 3.0), timeout),
+                                        allow_redirects=False, stream=True)
+            except requests.exceptions.ConnectTimeout:
+                raise FhirError("timeout", "connect timed out") from None
+            except requests.exceptions.ReadTimeout:
+                raise FhirError("timeout", "read timed out") from None
+            except requests.exceptions.RequestException as exc:
+                if call.killed:
+                    raise FhirError("timeout", "no complete answer within the timeout") from None
+                raise FhirError("connect", type(exc).__name__) from None
+            try:
+                status = resp.status_code
+                if 300 <= status < 400:
+                    raise FhirError("refused", f"redirect ({status}) not followed", status)
+                body = self._read_body(resp, started, timeout, call)
+            finally:
+                resp.close()
         finally:
-            resp.close()
+            _WATCHDOG.disarm(alarm)
+            _current.call = None
         if status in (401, 403):
             raise FhirError("unauthorized", f"FHIR server answered {status}", status)
         if status >= 500:
             raise FhirError("server", f"FHIR server answered {status}", status)
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise FhirError("not-json", f"response ({status}) is not JSON", status) from None
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
             raise FhirError("not-bundle", "response is not a FHIR resource", status)
@@ -139,7 +271,10 @@ class FhirClient:
             raise FhirError("http-4xx", f"FHIR server answered {status}", status)
         return data
 
-    def _read_body(self, resp: requests.Response, started: float, timeout: float) -> bytes:
+    def _read_body(self, resp: requests.Response, started: float, timeout: float, call: _Call) -> bytes:
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+            raise FhirError("too-large", "response over the size cap")
         chunks = []
         size = 0
         try:
@@ -152,6 +287,9 @@ class FhirClient:
                     raise FhirError("timeout", "response trickled past the timeout")
         except requests.exceptions.RequestException:
             raise FhirError("timeout", "read failed or timed out") from None
+        if call.killed or time.monotonic() - started > timeout:
+            # the watchdog cut the socket: what was read is incomplete
+            raise FhirError("timeout", "response trickled past the timeout")
         return b"".join(chunks)
 
     # ------------------------------------------------------------------ paging
@@ -161,10 +299,15 @@ class FhirClient:
         try:
             first = self.get_json(url, token, deadline)
             result.pages = 1
+            expected = _expected_type(url)
             if first.get("resourceType") != "Bundle":
+                if expected == "Bundle":
+                    raise FhirError("not-bundle", f"a search answered with a {first['resourceType'][:40]}")
+                if expected is not None and first["resourceType"] != expected:
+                    raise FhirError("not-bundle", f"a read of {expected} answered with a {first['resourceType'][:40]}")
                 result.data = first
                 return result
-            entries = list(first.get("entry") or [])
+            entries = _entries(first)
             seen = {url}
             nxt = _next_link(first)
             while nxt:
@@ -178,7 +321,7 @@ class FhirClient:
                 page = self.get_json(nxt, token, deadline)
                 if page.get("resourceType") != "Bundle":
                     raise FhirError("not-bundle", "a next page is not a Bundle")
-                entries.extend(page.get("entry") or [])
+                entries.extend(_entries(page))
                 result.pages += 1
                 nxt = _next_link(page)
             if len(entries) > self.settings.max_entries:
@@ -194,7 +337,12 @@ class FhirClient:
         return result
 
     def fetch_wave(self, urls: Mapping[str, str], token: str | None, deadline: Deadline) -> dict[str, FetchResult]:
-        """All queries at once; whatever is not back when the deadline passes is reported as 'deadline'."""
+        """All queries at once; whatever is not back when the deadline passes is reported as 'deadline'.
+
+        The wave ends a little before the overall deadline (``RESERVE_FRACTION`` of the budget, at most
+        ``RESERVE_MAX_S``), so that the cards can still be built and sent inside the budget.
+        """
+        deadline = deadline.reserve(min(RESERVE_MAX_S, deadline.budget * RESERVE_FRACTION))
         futures: dict[Future, tuple[str, str]] = {
             self._pool.submit(self.fetch, key, url, token, deadline): (key, url) for key, url in urls.items()
         }
@@ -225,8 +373,29 @@ class FhirClient:
         self.session.close()
 
 
+def _expected_type(url: str) -> str | None:
+    """'Bundle' for a search (a query string), the resource type for a read (.../Type/id), else None."""
+    parts = urlsplit(url)
+    if parts.query:
+        return "Bundle"
+    segments = [seg for seg in parts.path.split("/") if seg]
+    if len(segments) >= 2 and segments[-2].isalpha() and segments[-2][:1].isupper():
+        return segments[-2]
+    return None
+
+
+def _entries(bundle: dict) -> list:
+    entries = bundle.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise FhirError("not-bundle", "Bundle.entry is not a list")
+    return entries
+
+
 def _next_link(bundle: dict) -> str | None:
-    for link in bundle.get("link") or []:
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None

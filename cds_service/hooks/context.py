@@ -1,20 +1,191 @@
-"""Build the typed snapshot the rules read from resolved prefetch data."""
+"""Build the typed snapshot the rules read from resolved prefetch data.
+
+Parsing stays cheap on long histories. fhir.resources validation costs tens of
+microseconds per resource, so raw dicts are filtered first and models are built only
+for what is read:
+
+- labs: ``labs.build_panel`` groups raw Observations by code and status and validates
+  only the newest few per analyte, each trimmed to the elements a LabResult is made of;
+- procedures and encounters: only those with a dialysis code and a usable status are
+  validated (trimmed to the elements ``dialysis.assess`` reads), and of those only the
+  ones that can change the dialysis status: every one inside the recent-session window,
+  and older ones only while they could still hold the last session end;
+- conditions and symptom Observations: ``dialysis.assess`` gets the Conditions with a
+  dialysis, ESRD or transplant code; the snapshot's full lists are parsed lazily, on
+  first use by a rule, and each resource at most once.
+
+The result is the same Snapshot the plain "validate everything" build gives (a test
+compares the two on long and odd histories).
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
-from ..clinical import dialysis, labs
+from ..clinical import codes, dialysis, labs
 from ..clinical.orders import read_draft_orders
 from ..clinical.snapshot import Snapshot
-from ..fhir.parse import bundle_resources, lenient, parse_all
+from ..clinical.timeutil import parse_fhir_datetime
+from ..fhir.parse import bundle_resources, lenient
 from .prefetch import Resolved
 
 OBSERVATION_KEYS = ("labs", "aluminum", "heartRate")
 
+# Elements each pre-filtered resource keeps before validation: what the domain code reads, the elements the
+# resource cannot be valid without, and every choice-type variant (so one-of-many checks still apply).
+_OBSERVATION_KEEP = ("resourceType", "id", "status", "code", "issued")
+_PROCEDURE_KEEP = ("resourceType", "id", "status", "code", "subject")
+_ENCOUNTER_KEEP = ("resourceType", "id", "status", "class", "type", "period", "subject")
+_ASSESS_CONDITION_CODES = frozenset(codes.DIALYSIS_CONDITIONS | codes.ESRD_ONLY_CONDITIONS
+                                    | codes.TRANSPLANT_CONDITIONS)
+_PROCEDURE_SKIP_STATUS = frozenset({"entered-in-error", "not-done"})
+_ENCOUNTER_SKIP_STATUS = frozenset({"entered-in-error", "cancelled", "planned"})
+
+
+def _trim(raw: dict, keep: tuple[str, ...], choice_prefixes: tuple[str, ...]) -> dict:
+    return {k: v for k, v in raw.items() if k in keep or k.startswith(choice_prefixes)}
+
 
 def _parse_observation(raw: dict):
-    return lenient(raw, "Observation")
+    return lenient(_trim(raw, _OBSERVATION_KEEP, ("value", "effective")), "Observation")
+
+
+class LazyModels(Sequence):
+    """A read-only list of fhir.resources models, validated on first use and each raw resource at most once.
+
+    Resources that cannot be parsed are left out, exactly as ``parse_all`` does.
+    """
+
+    def __init__(self, raws: list[dict], resource_type: str, notes: list[str] | None = None):
+        self._raws = raws
+        self._type = resource_type
+        self._notes = notes
+        self._cache: dict[int, Any] = {}
+        self._items: list[Any] | None = None
+
+    def model(self, index: int):
+        if index not in self._cache:
+            self._cache[index] = lenient(self._raws[index], self._type, self._notes)
+        return self._cache[index]
+
+    def _all(self) -> list[Any]:
+        if self._items is None:
+            self._items = [m for m in (self.model(i) for i in range(len(self._raws))) if m is not None]
+        return self._items
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, index):
+        return self._all()[index]
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, Sequence)) else NotImplemented
+
+    def __repr__(self) -> str:
+        state = "parsed" if self._items is not None else "not parsed yet"
+        return f"LazyModels({self._type}, {len(self._raws)} raw, {state})"
+
+    @property
+    def parsed_count(self) -> int:
+        """How many raw resources have been validated so far (for tests and benchmarks)."""
+        return len(self._cache)
+
+
+def _raw_pairs(concepts: Any) -> set[tuple[str, str]]:
+    """(system, code) pairs of a raw CodeableConcept or list of them, leniently (a superset of the model's)."""
+    out: set[tuple[str, str]] = set()
+    for concept in concepts if isinstance(concepts, list) else [concepts]:
+        if not isinstance(concept, dict) or not isinstance(concept.get("coding"), (list, dict)):
+            continue
+        coding_list = concept["coding"] if isinstance(concept["coding"], list) else [concept["coding"]]
+        for coding in coding_list:
+            if isinstance(coding, dict) and coding.get("code") not in (None, ""):
+                out.add((str(coding.get("system") or "").strip(), str(coding["code"]).strip()))
+    return out
+
+
+def _raw_times(raw: dict, elements: tuple[str, ...]) -> list[datetime | None]:
+    """Every date the domain code may read from ``elements`` (a period's start/end, or a dateTime)."""
+    out = []
+    for element in elements:
+        value = raw.get(element)
+        if isinstance(value, dict):
+            for part in ("start", "end"):
+                if part in value:
+                    out.append(parse_fhir_datetime(value[part]))
+        elif value is not None:
+            out.append(parse_fhir_datetime(value))
+    return out
+
+
+class _Candidate:
+    __slots__ = ("kind", "raw", "latest", "model")
+
+    def __init__(self, kind: str, raw: dict, latest: datetime | None):
+        self.kind = kind
+        self.raw = raw
+        self.latest = latest  # newest parseable date in the resource; None when any date could not be read
+        self.model = None
+
+
+def _session_candidates(procedures: list[dict], encounters: list[dict]) -> list[_Candidate]:
+    found = []
+    for raw in procedures:
+        if raw.get("status") in _PROCEDURE_SKIP_STATUS or not (_raw_pairs(raw.get("code"))
+                                                               & codes.DIALYSIS_PROCEDURES):
+            continue
+        times = _raw_times(raw, ("performedPeriod", "performedDateTime"))
+        latest = None if any(t is None for t in times) else max(times, default=None)
+        found.append(_Candidate("Procedure", raw, latest))
+    for raw in encounters:
+        if raw.get("status") in _ENCOUNTER_SKIP_STATUS or not (_raw_pairs(raw.get("type"))
+                                                               & codes.DIALYSIS_ENCOUNTER_TYPES):
+            continue
+        times = _raw_times(raw, ("period",))
+        latest = None if any(t is None for t in times) else max(times, default=None)
+        found.append(_Candidate("Encounter", raw, latest))
+    return found
+
+
+def _model(c: _Candidate, notes: list[str] | None):
+    if c.model is None:
+        if c.kind == "Procedure":
+            c.model = lenient(_trim(c.raw, _PROCEDURE_KEEP, ("performed",)), "Procedure", notes) or False
+        else:
+            c.model = lenient(_trim(c.raw, _ENCOUNTER_KEEP, ()), "Encounter", notes) or False
+    return c.model or None
+
+
+def assess_dialysis(conditions: list[Any], procedures: list[dict], encounters: list[dict], now: datetime,
+                    notes: list[str] | None = None) -> dialysis.DialysisStatus:
+    """``dialysis.assess`` over the few resources that can decide it.
+
+    A session can be recent only if one of its dates is inside the window; an older one can only supply
+    ``last_session_end``, which is one of its dates. So older sessions are added newest first, and only
+    while the newest of them could still be later than the last session end found so far.
+    """
+    window = dialysis.RECENT_SESSION_WINDOW
+    candidates = _session_candidates(procedures, encounters)
+    cutoff = now - window
+    chosen = [c for c in candidates if c.latest is None or c.latest >= cutoff]
+    older = sorted((c for c in candidates if c.latest is not None and c.latest < cutoff),
+                   key=lambda c: c.latest, reverse=True)
+    taken = 0
+    while True:
+        subset = chosen + older[:taken]
+        procs = [m for m in (_model(c, notes) for c in subset if c.kind == "Procedure") if m is not None]
+        encs = [m for m in (_model(c, notes) for c in subset if c.kind == "Encounter") if m is not None]
+        status = dialysis.assess(conditions, procs, encs, now, window=window)
+        if taken >= len(older):
+            return status
+        if status.last_session_end is not None and status.last_session_end >= older[taken].latest:
+            return status  # nothing older can change any part of the status
+        taken = max(1, taken * 2)
 
 
 def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, now: datetime,
@@ -26,11 +197,14 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
         raw_obs.extend(bundle_resources(data.get(key), "Observation"))
     panel = labs.build_panel(raw_obs, _parse_observation)
 
-    conditions = parse_all(bundle_resources(data.get("conditions"), "Condition"), "Condition", notes)
-    procedures = parse_all(bundle_resources(data.get("procedures"), "Procedure"), "Procedure", notes)
-    encounters = parse_all(bundle_resources(data.get("encounters"), "Encounter"), "Encounter", notes)
-    symptoms = parse_all(bundle_resources(data.get("symptoms"), "Observation"), "Observation", notes)
-    status = dialysis.assess(conditions, procedures, encounters, now)
+    raw_conditions = bundle_resources(data.get("conditions"), "Condition")
+    conditions = LazyModels(raw_conditions, "Condition", notes)
+    for_assess = [conditions.model(i) for i, raw in enumerate(raw_conditions)
+                  if _raw_pairs(raw.get("code")) & _ASSESS_CONDITION_CODES]
+    status = assess_dialysis([m for m in for_assess if m is not None],
+                             bundle_resources(data.get("procedures"), "Procedure"),
+                             bundle_resources(data.get("encounters"), "Encounter"), now, notes)
+    symptoms = LazyModels(bundle_resources(data.get("symptoms"), "Observation"), "Observation", notes)
 
     patient = None
     patients = bundle_resources(data.get("patient"), "Patient")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
@@ -32,12 +33,22 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
     with timings.stage("validate"):
         validate_request(body, service.hook)
     timed_fetcher = None
+    fetch_ms = [0.0]
     if fetcher is not None:
         def timed_fetcher(urls, token):
-            with timings.stage("fetch"):
+            t0 = time.perf_counter()
+            try:
                 return fetcher(urls, token)
-    with timings.stage("prefetch"):
-        resolved = resolve(service.prefetch, body, now, timed_fetcher, allowed)
+            finally:
+                fetch_ms[0] = (time.perf_counter() - t0) * 1000.0
+    # "prefetch" is the resolution itself; the concurrent FHIR wave inside it is reported apart as "fetch".
+    t0 = time.perf_counter()
+    try:
+        resolved = resolve(service.prefetch, body, now, timed_fetcher, allowed, lookback)
+    finally:
+        timings.add("prefetch", (time.perf_counter() - t0) * 1000.0 - fetch_ms[0])
+        if fetcher is not None:
+            timings.add("fetch", fetch_ms[0])
     require(service.prefetch, resolved)
 
     notes: list[str] = []

@@ -81,10 +81,18 @@ def _is_outcome(value: Any) -> bool:
     return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
 
 
-def fetch_url(base: str, relative: str, key: PrefetchKey, now: datetime) -> str:
+def fetch_url(base: str, relative: str, key: PrefetchKey, now: datetime, lookback: timedelta | None = None) -> str:
+    """The URL the service queries itself: the template's narrowing (codes, _sort, _count) plus a date lower bound.
+
+    The bound is the key's own window, widened to the lab lookback (plus a day) when that is longer, so a
+    configured lookback is never cut short by the query.
+    """
     url = base.rstrip("/") + "/" + relative.lstrip("/")
     if key.since_days is not None and "?" in url:
-        since = (now - timedelta(days=key.since_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        days = key.since_days
+        if lookback is not None:
+            days = max(days, lookback.days + 1)
+        since = (now - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         url += f"&{key.date_param}=ge{quote(since, safe='')}"
     return url
 
@@ -93,7 +101,7 @@ Fetcher = Callable[[Mapping[str, str], str | None], Mapping[str, Any]]  # (urls 
 
 
 def resolve(keys: Mapping[str, PrefetchKey], request: Mapping[str, Any], now: datetime,
-            fetcher: Fetcher | None, allowed: Callable[[str], bool]) -> Resolved:
+            fetcher: Fetcher | None, allowed: Callable[[str], bool], lookback: timedelta | None = None) -> Resolved:
     res = Resolved()
     prefetch = request.get("prefetch") or {}
     context = request.get("context") or {}
@@ -118,7 +126,7 @@ def resolve(keys: Mapping[str, PrefetchKey], request: Mapping[str, Any], now: da
             res.unavailable[name] = "no-fhir-server"
             res.details[name] = "not in prefetch and no fhirServer given"
             continue
-        url = fetch_url(server, relative, key, now)
+        url = fetch_url(server, relative, key, now, lookback)
         if not allowed(url):
             res.unavailable[name] = "refused"
             res.details[name] = "fhirServer is not on the allowlist; not contacted"
