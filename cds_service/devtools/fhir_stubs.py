@@ -78,6 +78,7 @@ class StubServer:
         self.requests: list[StubRequest] = []
         self.open_connections = 0
         self.trickling = 0  # replies currently being trickled
+        self.abandoned = 0  # unanswered (hung) requests whose client gave up and closed the connection
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -155,8 +156,8 @@ class StubServer:
                 with self._lock:
                     self.requests.append(request)
                 reply = self.handler(request)
-                if reply is None:  # hung: hold the connection, never answer
-                    self._stop.wait()
+                if reply is None:  # hung: hold the connection, never answer, until the client goes away
+                    self._hold(conn)
                     return
                 if not self._send(conn, reply) or not reply.content_length:
                     return
@@ -169,6 +170,20 @@ class StubServer:
                 pass
             with self._lock:
                 self.open_connections -= 1
+
+    def _hold(self, conn: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                if not conn.recv(65536):
+                    with self._lock:
+                        self.abandoned += 1
+                    return
+            except socket.timeout:
+                continue
+            except OSError:
+                with self._lock:
+                    self.abandoned += 1
+                return
 
     def _send(self, conn: socket.socket, reply: Reply) -> bool:
         if reply.delay and self._stop.wait(reply.delay):

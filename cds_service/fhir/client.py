@@ -226,6 +226,15 @@ class FhirClient:
         if remaining <= 0:
             raise FhirError("deadline", "no time left for the FHIR call")
         timeout = min(self.settings.timeout_ms / 1000.0, remaining)
+        try:
+            return self._get_within(url, token, timeout)
+        except FhirError as exc:
+            if exc.kind == "timeout" and timeout < self.settings.timeout_ms / 1000.0:
+                # the overall budget, not the per-call timeout, is what ran out
+                raise FhirError("deadline", "the time budget ran out during the FHIR call") from None
+            raise
+
+    def _get_within(self, url: str, token: str | None, timeout: float) -> dict:
         headers = {"Accept": FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
