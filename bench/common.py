@@ -130,3 +130,33 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.tmp.cleanup()
+
+
+class StubProcess:
+    """A FHIR stub (cds_service.devtools.fhir_stubs) in its own process, so it does not share our GIL."""
+
+    def __init__(self, prefetch: dict | None = None, delay_ms: float = 0.0, hang: bool = False):
+        self.tmp = tempfile.TemporaryDirectory(prefix="cds-stub-")
+        self.data = Path(self.tmp.name) / "prefetch.json"
+        self.data.write_text(json.dumps(prefetch or {}))
+        self.args = [sys.executable, "-m", "cds_service.devtools.fhir_stubs", str(self.data),
+                     "--delay-ms", str(delay_ms)] + (["--hang"] if hang else [])
+        self.proc: subprocess.Popen | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> "StubProcess":
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True, cwd=str(REPO),
+                                     start_new_session=True)
+        self.base_url = self.proc.stdout.readline().strip()
+        if not self.base_url.startswith("http"):
+            raise RuntimeError("stub did not start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.tmp.cleanup()

@@ -254,12 +254,14 @@ def prefetch_router(prefetch: dict, delay: float = 0.0) -> Handler:
             return "labs"
         return None
 
+    encoded = {k: json.dumps(v).encode() for k, v in prefetch.items() if v is not None}  # serialise once
+
     def handle(request: StubRequest) -> Reply:
         key = key_for(request)
-        if key is None or key not in prefetch or prefetch[key] is None:
+        if key is None or key not in encoded:
             return Reply(404, {"resourceType": "OperationOutcome",
                                "issue": [{"severity": "error", "code": "not-found"}]}, delay=delay)
-        return Reply(200, prefetch[key], delay=delay)
+        return Reply(200, encoded[key], delay=delay)
 
     return handle
 
@@ -271,3 +273,40 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+def main(argv=None) -> int:
+    """Serve a prefetch file (key -> Bundle/resource JSON) as a FHIR stub in its own process.
+
+    Prints the base URL on the first line of stdout, then serves until terminated.
+    """
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("prefetch", help="JSON file: {key: Bundle or resource}")
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--hang", action="store_true", help="accept and never answer")
+    args = parser.parse_args(argv)
+    if args.hang:
+        handler: Handler = lambda request: None  # noqa: E731
+    else:
+        with open(args.prefetch, encoding="utf-8") as fh:
+            handler = prefetch_router(json.load(fh), delay=args.delay_ms / 1000.0)
+    server = StubServer(handler, backlog=1024).start()
+    print(server.base_url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
