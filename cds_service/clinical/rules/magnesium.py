@@ -27,7 +27,8 @@ def hypomagnesemia(ctx: RuleContext) -> list[Finding]:
 
 def order_lab(analyte: str) -> SuggestionSpec:
     loinc, display = codes.ORDERABLE_LOINC[analyte]
-    return SuggestionSpec("order-lab", {"analyte": codes.ANALYTE_LABEL[analyte], "loinc": loinc, "display": display})
+    return SuggestionSpec("order-lab", {"analyte": codes.ANALYTE_LABEL[analyte].lower(), "loinc": loinc,
+                                        "display": display})
 
 
 @rule("magnesium-first", hooks={PATIENT_VIEW}, needs={"labs"}, order=20,

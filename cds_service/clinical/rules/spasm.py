@@ -12,7 +12,10 @@ from . import PATIENT_VIEW, Finding, RuleContext, rule
 from .magnesium import order_lab
 
 PANEL = ("mg", "ica", "k", "po4")  # the seed's order: magnesium first
-ELECTROLYTE_RULES = ("hypomagnesemia", "magnesium-first", "hypokalemia", "hyperkalemia", "hypocalcemia")
+# Electrolyte rules whose firing makes the post-session window worth a card, with how the card names them.
+ELECTROLYTE_RULES = {"hypomagnesemia": "low magnesium", "hypokalemia": "low potassium",
+                     "hyperkalemia": "high potassium", "hypocalcemia": "low ionized calcium",
+                     "magnesium-first": "low K or ionized Ca with low or unknown Mg"}
 
 
 def flag(result: LabResult | None, low: float, high: float) -> str:
@@ -79,7 +82,10 @@ def post_dialysis_monitoring(ctx: RuleContext) -> list[Finding]:
     since = snap.now - end
     if not timedelta(0) <= since <= window:
         return []
-    reasons = [r for r in ELECTROLYTE_RULES if r in ctx.fired]
+    fired = [r for r in ELECTROLYTE_RULES if r in ctx.fired]
+    if fired and fired != ["magnesium-first"]:
+        fired = [r for r in fired if r != "magnesium-first"]  # already said by the K / Ca / Mg names
+    reasons = [ELECTROLYTE_RULES[r] for r in fired]
     found = cramps(snap, timedelta(days=float(p["cramp_window_days"])))
     if found:
         reasons.append(f"cramp or spasm documented: {found[0].label}")
