@@ -206,16 +206,18 @@ def result_from_model(obs: Any, analyte: str, loinc: str, when: datetime) -> tup
 
 
 def _decimals_exponent(value: Any) -> int:
-    """Exponent of the last reported digit: -2 for 1.70 or 1.72, -1 for 1.7, 0 for 2. Never above 0.
+    """Exponent of the last reported digit: -2 for 1.70 or 1.72, -1 for 1.7 or 3.0, capped at -1.
 
     A JSON number loses trailing zeros once parsed (1.70 -> 1.7); that makes the tolerance a
-    little wider for such values, never narrower than the digits the lab actually sent.
+    little wider for such values, never narrower than the digits the lab actually sent. Integers
+    are taken as one decimal, so that the tolerance stays far below any clinical difference.
     """
     try:
-        exponent = Decimal(str(value)).normalize().as_tuple().exponent
-    except (InvalidOperation, ValueError):
-        return 0
-    return min(0, int(exponent)) if isinstance(exponent, int) else 0
+        text = repr(float(value)) if not isinstance(value, Decimal) else str(value)
+        exponent = Decimal(text).as_tuple().exponent
+    except (InvalidOperation, ValueError, TypeError):
+        return -1
+    return min(-1, int(exponent)) if isinstance(exponent, int) else -1
 
 
 # Heart rate is asked about over a window ("> 100/min in the last 24 h"), so more of it is kept.
