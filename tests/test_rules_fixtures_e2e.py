@@ -127,3 +127,15 @@ def test_fixture_bundles_are_well_formed():
             assert entry["request"] == {"method": "PUT", "url": f"{res['resourceType']}/{res['id']}"}, path
             if res["resourceType"] in ("Observation", "Condition", "Procedure", "Encounter"):
                 assert (res.get("subject") or {}).get("reference") == f"Patient/{pid}", (path, res["id"])
+
+
+def test_fixture_readme_table_matches_the_expectations():
+    text = (fixtures.FIXTURES_DIR / "README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = cells[2]
+    assert set(rows) == set(EXPECTED)
+    for fixture, cards in EXPECTED.items():
+        assert rows[fixture] == (", ".join(f"`{r}` ({i})" for r, i in cards) or "none"), fixture
