@@ -14,8 +14,12 @@ PATIENTS = ["ord-hd-low-mg", "ord-hd-normal", "ord-hd-no-labs", "ord-no-dialysis
 # What order-sign must answer for each draft-order file and patient: sorted (rule id, order id) pairs.
 EXPECTED = {
     ("iv-magnesium-premix", "ord-hd-normal"): [("iv-magnesium-dialysis", "mg-iv-premix")],
+    ("iv-magnesium-premix", "ord-no-dialysis"): [],
     ("iv-magnesium-route", "ord-hd-low-mg"): [("iv-magnesium-dialysis", "mg-iv-push")],
     ("iv-magnesium-contained-edqm", "ord-hd-no-labs"): [("iv-magnesium-dialysis", "mg-iv-contained")],
+    ("iv-magnesium-sulfate", "dx-low-mg"): [("iv-magnesium-dialysis", "draft-iv-mg")],
+    ("iv-magnesium-sulfate", "dx-normal"): [("iv-magnesium-dialysis", "draft-iv-mg")],
+    ("iv-magnesium-sulfate", "no-dialysis"): [],
     ("magnesium-oxide-oral", "ord-hd-low-mg"): [],
     ("peritoneal-dialysis-solution", "ord-hd-low-mg"): [],
     ("maintenance-fluid", "ord-hd-no-labs"): [],
@@ -59,8 +63,17 @@ def _pairs(cards, draft):
     return sorted(out)
 
 
-def test_every_order_file_is_covered():
+def test_every_order_file_and_patient_is_covered():
+    assert {pid for _, pid in EXPECTED} >= set(PATIENTS)
     assert {name for name, _ in EXPECTED} == set(ORDER_FILES)
+
+
+def test_main_patient_fixtures_with_order_files(client):
+    """The shared dx-* fixtures: K replacement with low Mg, quinine, and nothing for the non-dialysis patient."""
+    draft = order_fixture("potassium-chloride-oral")
+    cards = call(client, SIGN, "dx-low-mg", patient_fixture("dx-low-mg"), draft)
+    assert ("replacement-before-magnesium", "kcl-oral") in _pairs(cards, draft)
+    assert call(client, SIGN, "no-dialysis", patient_fixture("no-dialysis"), order_fixture("quinine")) == []
 
 
 @pytest.mark.parametrize("name,pid", sorted(EXPECTED))
