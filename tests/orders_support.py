@@ -156,3 +156,50 @@ def cards_of(cards: list[dict], rule_id: str) -> list[dict]:
 def all_selected(draft: dict) -> list[str]:
     return [f"MedicationRequest/{e['resource']['id']}" for e in draft["entry"]
             if e["resource"].get("resourceType") == "MedicationRequest" and e["resource"].get("id")]
+
+
+# What order-sign must answer for each draft-order file and patient: sorted (rule id, order id) pairs.
+EXPECTED = {
+    ("iv-magnesium-premix", "ord-hd-normal"): [("iv-magnesium-dialysis", "mg-iv-premix")],
+    ("iv-magnesium-premix", "ord-no-dialysis"): [],
+    ("iv-magnesium-route", "ord-hd-low-mg"): [("iv-magnesium-dialysis", "mg-iv-push")],
+    ("iv-magnesium-contained-edqm", "ord-hd-no-labs"): [("iv-magnesium-dialysis", "mg-iv-contained")],
+    ("iv-magnesium-sulfate", "dx-low-mg"): [("iv-magnesium-dialysis", "draft-iv-mg")],
+    ("iv-magnesium-sulfate", "dx-normal"): [("iv-magnesium-dialysis", "draft-iv-mg")],
+    ("iv-magnesium-sulfate", "no-dialysis"): [],
+    ("magnesium-oxide-oral", "ord-hd-low-mg"): [],
+    ("peritoneal-dialysis-solution", "ord-hd-low-mg"): [],
+    ("maintenance-fluid", "ord-hd-no-labs"): [],
+    ("potassium-chloride-oral", "ord-hd-low-mg"): [("potassium-in-dialysis", "kcl-oral"),
+                                                   ("replacement-before-magnesium", "kcl-oral")],
+    ("potassium-chloride-oral", "ord-hd-normal"): [],  # Mg fine, K 3.2 (post-dialysis)
+    ("potassium-chloride-iv-bundle-medication", "ord-hd-no-labs"): [("potassium-in-dialysis", "kcl-iv"),
+                                                                    ("replacement-before-magnesium", "kcl-iv")],
+    ("calcium-gluconate-iv", "ord-hd-low-mg"): [("replacement-before-magnesium", "ca-gluconate-iv")],
+    ("calcium-gluconate-iv", "ord-hd-normal"): [],
+    ("calcium-carbonate", "ord-hd-low-mg"): [],
+    ("quinine", "ord-hd-normal"): [("quinine-for-cramps", "quinine-hs")],
+    ("quinidine-text", "ord-hd-normal"): [("quinine-for-cramps", "quinidine-text")],
+    ("nuedexta", "ord-hd-normal"): [],
+    ("baclofen-10-tid", "ord-hd-normal"): [("baclofen-dialysis", "baclofen-10-tid")],
+    ("baclofen-20-tid", "ord-hd-normal"): [("baclofen-dialysis", "baclofen-20-tid")],
+    ("baclofen-intrathecal", "ord-hd-normal"): [],
+    ("gabapentin-300-daily", "ord-hd-normal"): [],
+    ("gabapentin-300-per-session", "ord-hd-normal"): [],
+    ("gabapentin-600-bid", "ord-hd-normal"): [("gabapentin-dialysis-dose", "gabapentin-600-bid")],
+    ("hypertonic-saline", "ord-hd-normal"): [("hypertonic-saline", "nacl-23")],
+    ("sandbox-mixed", "ord-hd-low-mg"): [("baclofen-dialysis", "sb-baclofen"), ("iv-magnesium-dialysis", "sb-mg-iv"),
+                                         ("potassium-in-dialysis", "sb-kcl"),
+                                         ("replacement-before-magnesium", "sb-kcl")],
+}
+
+
+def card_pairs(cards: list[dict], draft: dict) -> list[tuple[str, str]]:
+    """Sorted (rule id, order id) per card; each card must name exactly one order of the draft."""
+    ids = [e["resource"]["id"] for e in draft["entry"] if e["resource"].get("resourceType") == "MedicationRequest"]
+    out = []
+    for card in cards:
+        named = [i for i in ids if f"MedicationRequest/{i}`" in card["detail"]]
+        assert len(named) == 1, card["detail"]
+        out.append((topic(card), named[0]))
+    return sorted(out)

@@ -6,61 +6,17 @@ import pytest
 
 from cds_service import fixtures
 from cds_service.app import create_app
-from orders_support import SELECT, SIGN, all_selected, call, cards_of, order_fixture, patient_fixture, topic
+from orders_support import (EXPECTED, SELECT, SIGN, all_selected, call, card_pairs, cards_of, order_fixture,
+                            patient_fixture)
 
 ORDER_FILES = sorted(p.stem for p in (fixtures.FIXTURES_DIR / "orders").glob("*.json"))
 PATIENTS = ["ord-hd-low-mg", "ord-hd-normal", "ord-hd-no-labs", "ord-no-dialysis"]
-
-# What order-sign must answer for each draft-order file and patient: sorted (rule id, order id) pairs.
-EXPECTED = {
-    ("iv-magnesium-premix", "ord-hd-normal"): [("iv-magnesium-dialysis", "mg-iv-premix")],
-    ("iv-magnesium-premix", "ord-no-dialysis"): [],
-    ("iv-magnesium-route", "ord-hd-low-mg"): [("iv-magnesium-dialysis", "mg-iv-push")],
-    ("iv-magnesium-contained-edqm", "ord-hd-no-labs"): [("iv-magnesium-dialysis", "mg-iv-contained")],
-    ("iv-magnesium-sulfate", "dx-low-mg"): [("iv-magnesium-dialysis", "draft-iv-mg")],
-    ("iv-magnesium-sulfate", "dx-normal"): [("iv-magnesium-dialysis", "draft-iv-mg")],
-    ("iv-magnesium-sulfate", "no-dialysis"): [],
-    ("magnesium-oxide-oral", "ord-hd-low-mg"): [],
-    ("peritoneal-dialysis-solution", "ord-hd-low-mg"): [],
-    ("maintenance-fluid", "ord-hd-no-labs"): [],
-    ("potassium-chloride-oral", "ord-hd-low-mg"): [("potassium-in-dialysis", "kcl-oral"),
-                                                   ("replacement-before-magnesium", "kcl-oral")],
-    ("potassium-chloride-oral", "ord-hd-normal"): [],  # Mg fine, K 3.2 (post-dialysis)
-    ("potassium-chloride-iv-bundle-medication", "ord-hd-no-labs"): [("potassium-in-dialysis", "kcl-iv"),
-                                                                    ("replacement-before-magnesium", "kcl-iv")],
-    ("calcium-gluconate-iv", "ord-hd-low-mg"): [("replacement-before-magnesium", "ca-gluconate-iv")],
-    ("calcium-gluconate-iv", "ord-hd-normal"): [],
-    ("calcium-carbonate", "ord-hd-low-mg"): [],
-    ("quinine", "ord-hd-normal"): [("quinine-for-cramps", "quinine-hs")],
-    ("quinidine-text", "ord-hd-normal"): [("quinine-for-cramps", "quinidine-text")],
-    ("nuedexta", "ord-hd-normal"): [],
-    ("baclofen-10-tid", "ord-hd-normal"): [("baclofen-dialysis", "baclofen-10-tid")],
-    ("baclofen-20-tid", "ord-hd-normal"): [("baclofen-dialysis", "baclofen-20-tid")],
-    ("baclofen-intrathecal", "ord-hd-normal"): [],
-    ("gabapentin-300-daily", "ord-hd-normal"): [],
-    ("gabapentin-300-per-session", "ord-hd-normal"): [],
-    ("gabapentin-600-bid", "ord-hd-normal"): [("gabapentin-dialysis-dose", "gabapentin-600-bid")],
-    ("hypertonic-saline", "ord-hd-normal"): [("hypertonic-saline", "nacl-23")],
-    ("sandbox-mixed", "ord-hd-low-mg"): [("baclofen-dialysis", "sb-baclofen"), ("iv-magnesium-dialysis", "sb-mg-iv"),
-                                         ("potassium-in-dialysis", "sb-kcl"),
-                                         ("replacement-before-magnesium", "sb-kcl")],
-}
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     db = tmp_path_factory.mktemp("fb") / "fb.db"
     return create_app({"CDS_REQUIRE_JWT": "false", "CDS_FEEDBACK_DB": str(db)}).test_client()
-
-
-def _pairs(cards, draft):
-    ids = [e["resource"]["id"] for e in draft["entry"] if e["resource"].get("resourceType") == "MedicationRequest"]
-    out = []
-    for card in cards:
-        named = [i for i in ids if f"MedicationRequest/{i})" in card["detail"] or f"MedicationRequest/{i}`" in card["detail"]]
-        assert len(named) == 1, card["detail"]
-        out.append((topic(card), named[0]))
-    return sorted(out)
 
 
 def test_every_order_file_and_patient_is_covered():
@@ -72,7 +28,7 @@ def test_main_patient_fixtures_with_order_files(client):
     """The shared dx-* fixtures: K replacement with low Mg, quinine, and nothing for the non-dialysis patient."""
     draft = order_fixture("potassium-chloride-oral")
     cards = call(client, SIGN, "dx-low-mg", patient_fixture("dx-low-mg"), draft)
-    assert ("replacement-before-magnesium", "kcl-oral") in _pairs(cards, draft)
+    assert ("replacement-before-magnesium", "kcl-oral") in card_pairs(cards, draft)
     assert call(client, SIGN, "no-dialysis", patient_fixture("no-dialysis"), order_fixture("quinine")) == []
 
 
@@ -80,21 +36,21 @@ def test_main_patient_fixtures_with_order_files(client):
 def test_order_sign_with_fixtures(client, name, pid):
     draft = order_fixture(name)
     cards = call(client, SIGN, pid, patient_fixture(pid), draft)
-    assert _pairs(cards, draft) == EXPECTED[(name, pid)]
+    assert card_pairs(cards, draft) == EXPECTED[(name, pid)]
 
 
 @pytest.mark.parametrize("name,pid", sorted(EXPECTED))
 def test_order_select_with_everything_selected_matches_order_sign(client, name, pid):
     draft = order_fixture(name)
     cards = call(client, SELECT, pid, patient_fixture(pid), draft, all_selected(draft))
-    assert _pairs(cards, draft) == EXPECTED[(name, pid)]
+    assert card_pairs(cards, draft) == EXPECTED[(name, pid)]
 
 
 def test_order_select_cards_only_for_selected_orders(client):
     draft = order_fixture("sandbox-mixed")
     patient = patient_fixture("ord-hd-low-mg")
     cards = call(client, SELECT, "ord-hd-low-mg", patient, draft, ["MedicationRequest/sb-kcl"])
-    assert _pairs(cards, draft) == [("potassium-in-dialysis", "sb-kcl"), ("replacement-before-magnesium", "sb-kcl")]
+    assert card_pairs(cards, draft) == [("potassium-in-dialysis", "sb-kcl"), ("replacement-before-magnesium", "sb-kcl")]
     assert call(client, SELECT, "ord-hd-low-mg", patient, draft, ["MedicationRequest/sb-mg-oxide"]) == []
     # the unselected IV magnesium is caught on order-sign
     signed = call(client, SIGN, "ord-hd-low-mg", patient, draft)
@@ -113,7 +69,7 @@ def test_all_orders_at_once_for_the_low_mg_patient(client):
     draft = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     cards = call(client, SIGN, "ord-hd-low-mg", patient_fixture("ord-hd-low-mg"), draft)
     expected = sorted(p for (name, pid), pairs in EXPECTED.items() if pid == "ord-hd-low-mg" for p in pairs)
-    got = _pairs(cards, draft)
+    got = card_pairs(cards, draft)
     assert set(expected) <= set(got)
     decoys = {"mg-oxide-oral", "pd-solution", "kcl-nacl-maintenance", "ca-carbonate", "nuedexta", "baclofen-it",
               "gabapentin-300-qd", "gabapentin-300-hd", "sb-mg-oxide"}
