@@ -16,6 +16,7 @@ from . import logs
 from .clinical.rules import load_all
 from .config import load_config
 from .fhir.client import ClientSettings, FhirClient
+from .fhir.parse import warm_up_models
 from .fhir.urls import Allowlist
 from .hooks.cards import CardLibrary
 from .hooks.errors import HookError, operation_outcome
@@ -49,6 +50,7 @@ class _Ext:
         self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"])
         self.auth = Authenticator(cfg)
         self.now = cfg.get("NOW_FN") or (lambda: datetime.now(timezone.utc))
+        warm_up_models()
 
 
 def ext() -> _Ext:

@@ -136,3 +136,23 @@ def parse_all(raws: Iterable[dict], resource_type: str, notes: list[str] | None 
         if model is not None:
             out.append(model)
     return out
+
+
+_WARM = {
+    "Patient": {"resourceType": "Patient", "id": "w"},
+    "Observation": {"resourceType": "Observation", "id": "w", "status": "final", "code": {"text": "w"},
+                    "effectiveDateTime": "2026-01-01T00:00:00Z", "valueQuantity": {"value": 1, "unit": "mmol/L"}},
+    "Condition": {"resourceType": "Condition", "id": "w", "subject": {"reference": "Patient/w"}, "code": {"text": "w"}},
+    "Procedure": {"resourceType": "Procedure", "id": "w", "status": "completed", "subject": {"reference": "Patient/w"},
+                  "performedPeriod": {"start": "2026-01-01T00:00:00Z"}},
+    "Encounter": {"resourceType": "Encounter", "id": "w", "status": "finished", "class": {"code": "AMB"}},
+    "MedicationRequest": {"resourceType": "MedicationRequest", "id": "w", "status": "draft", "intent": "order",
+                          "subject": {"reference": "Patient/w"}, "medicationCodeableConcept": {"text": "w"}},
+    "Medication": {"resourceType": "Medication", "id": "w", "code": {"text": "w"}},
+}
+
+
+def warm_up_models() -> None:
+    """Import and exercise the models once at start-up, so the first hook call does not pay for it."""
+    for rtype, example in _WARM.items():
+        lenient(example, rtype)

@@ -1,0 +1,22 @@
+"""gunicorn settings for the CDS service (`cds-service serve` uses them; `gunicorn -c` can too).
+
+Every value can be overridden with the GUNICORN_CMD_ARGS environment variable or the
+serve command's flags.
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("CDS_BIND", "0.0.0.0:8080")
+workers = int(os.environ.get("CDS_WORKERS", min(4, multiprocessing.cpu_count())))
+worker_class = "gthread"  # threads let one worker wait on FHIR servers while serving other calls
+threads = int(os.environ.get("CDS_THREADS", "4"))
+timeout = 30  # a hung worker is recycled; requests themselves stop at CDS_DEADLINE_MS
+graceful_timeout = 20
+keepalive = 5
+max_requests = 20000  # recycle workers now and then, jittered so they do not restart together
+max_requests_jitter = 2000
+preload_app = False  # each worker builds its own app: thread pools and DB pools must not cross a fork
+accesslog = None  # the app writes one structured line per hook call
+errorlog = "-"
+loglevel = os.environ.get("CDS_LOG_LEVEL", "info").lower()
+wsgi_app = "cds_service.wsgi:app"

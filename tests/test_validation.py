@@ -1,0 +1,128 @@
+"""Request validation and error answers: 415, 400, 404, 413, never 500; errors are OperationOutcomes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import PV, OSEL, hook_request
+
+
+def _outcome(resp):
+    body = resp.get_json()
+    assert body["resourceType"] == "OperationOutcome", body
+    assert body["issue"] and all(i["severity"] == "error" for i in body["issue"])
+    return " | ".join(i["diagnostics"] for i in body["issue"])
+
+
+def test_non_json_body_is_415(client):
+    resp = client.post(f"/cds-services/{PV}", data="hook=patient-view", content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 415
+    assert "JSON" in _outcome(resp)
+
+
+def test_malformed_json_is_400(client):
+    resp = client.post(f"/cds-services/{PV}", data='{"hook": "patient-view",', content_type="application/json")
+    assert resp.status_code == 400
+    assert "not valid JSON" in _outcome(resp)
+
+
+def test_empty_body_is_400(client):
+    resp = client.post(f"/cds-services/{PV}", data="", content_type="application/json")
+    assert resp.status_code == 400
+
+
+def test_missing_fields_are_named(client):
+    resp = client.post(f"/cds-services/{PV}", json={"hook": "patient-view"})
+    assert resp.status_code == 400
+    text = _outcome(resp)
+    assert "hookInstance" in text and "context" in text
+
+
+def test_hook_not_matching_service_is_400(client):
+    body = hook_request(PV, "dx-low-mg", prefetch={})
+    body["hook"] = "order-sign"
+    resp = client.post(f"/cds-services/{PV}", json=body)
+    assert resp.status_code == 400
+    assert "patient-view" in _outcome(resp)
+
+
+def test_invalid_context_is_400_and_names_the_field(client):
+    body = hook_request(PV, "dx-low-mg")
+    body["context"]["patientId"] = "../../etc/passwd"
+    resp = client.post(f"/cds-services/{PV}", json=body)
+    assert resp.status_code == 400
+    assert "context/patientId" in _outcome(resp)
+
+
+def test_order_select_requires_selections_and_draft_orders(client):
+    body = hook_request(OSEL, "dx-low-mg")
+    del body["context"]["selections"]
+    resp = client.post(f"/cds-services/{OSEL}", json=body)
+    assert resp.status_code == 400
+    assert "selections" in _outcome(resp)
+
+
+def test_fhir_authorization_without_fhir_server_is_400(client):
+    body = hook_request(PV, "dx-low-mg")
+    body["fhirAuthorization"] = {"access_token": "x", "token_type": "Bearer", "expires_in": 10, "scope": "s",
+                                 "subject": "s"}
+    resp = client.post(f"/cds-services/{PV}", json=body)
+    assert resp.status_code == 400
+    assert "fhirServer" in _outcome(resp)
+
+
+def test_unknown_service_is_404(client):
+    resp = client.post("/cds-services/no-such-service", json=hook_request(PV, "x"))
+    assert resp.status_code == 404
+    assert "no-such-service" in _outcome(resp)
+
+
+def test_body_over_limit_is_413(make_app):
+    client = make_app(CDS_MAX_BODY_BYTES="2000").test_client()
+    body = hook_request(PV, "dx-low-mg", prefetch={"patient": {"resourceType": "Patient", "text": "x" * 5000}})
+    resp = client.post(f"/cds-services/{PV}", data=json.dumps(body), content_type="application/json")
+    assert resp.status_code == 413
+    _outcome(resp)
+
+
+def test_deep_nesting_is_400_not_a_crash(client):
+    deep = "[" * 5000 + "]" * 5000
+    resp = client.post(f"/cds-services/{PV}", data=deep, content_type="application/json")
+    assert resp.status_code == 400
+    assert "nested" in _outcome(resp)
+
+
+def test_wrong_method_is_405_outcome(client):
+    resp = client.get(f"/cds-services/{PV}")
+    assert resp.status_code == 405
+    _outcome(resp)
+
+
+@pytest.mark.parametrize("payload", [
+    [], "just a string", 42, None, {"hook": 1, "hookInstance": [], "context": "x"},
+    {"hook": "patient-view", "hookInstance": "a", "context": {"userId": 5, "patientId": None}},
+    {"hook": "patient-view", "hookInstance": "a", "context": {"userId": "Practitioner/1", "patientId": "p"},
+     "prefetch": {"labs": "not a bundle"}},
+    {"hook": "patient-view", "hookInstance": "a", "context": {"userId": "Practitioner/1", "patientId": "p"},
+     "prefetch": {"labs": {"resourceType": "Bundle", "entry": "oops"}, "conditions": {"resourceType": "Bundle",
+                  "entry": [None, 1, {"resource": {"resourceType": "Condition", "code": 7}}]},
+                  "procedures": None, "encounters": None}},
+])
+def test_odd_payloads_never_give_500(client, payload):
+    resp = client.post(f"/cds-services/{PV}", data=json.dumps(payload), content_type="application/json")
+    assert resp.status_code < 500, resp.get_data(as_text=True)
+    if resp.status_code >= 400:
+        _outcome(resp)
+
+
+def test_cors_preflight_and_headers(client):
+    for path in ("/cds-services", f"/cds-services/{PV}", f"/cds-services/{PV}/feedback"):
+        pre = client.options(path, headers={"Origin": "https://ehr.example", "Access-Control-Request-Method": "POST",
+                                            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert pre.status_code == 200, path
+        assert pre.headers.get("Access-Control-Allow-Origin") in ("*", "https://ehr.example")
+        allowed = pre.headers.get("Access-Control-Allow-Headers", "").lower()
+        assert "authorization" in allowed and "content-type" in allowed
+    resp = client.get("/cds-services", headers={"Origin": "https://ehr.example"})
+    assert resp.headers.get("Access-Control-Allow-Origin") in ("*", "https://ehr.example")
