@@ -421,3 +421,19 @@ def test_replay_cache_is_thread_safe():
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda i: cache.check_and_add(ISS, f"jti-{i % 50}", later), range(400)))
     assert sum(results) == 50  # each jti accepted exactly once however the threads interleave
+
+
+def test_rsa_key_shorter_than_2048_bits_refused(tmp_path, caplog):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    jwk_ = jwt.algorithms.RSAAlgorithm.to_jwk(small.public_key(), as_dict=True)
+    jwk_.update(kid="small", alg="RS384")
+    path = tmp_path / "jwks.json"
+    path.write_text(json.dumps({"keys": [jwk_]}))
+    client = make_app(tmp_path, str(path)).test_client()
+    with pytest.warns(jwt.warnings.InsecureKeyLengthWarning):
+        token = jwt.encode(claims(aud=DISCOVERY_URL), small, algorithm="RS384", headers={"kid": "small"})
+    with caplog.at_level(logging.WARNING):
+        assert_refused(call(client, "discovery", auth(token)))
+    assert any("below the minimum" in r.getMessage() for r in caplog.records)
