@@ -183,10 +183,10 @@ def test_json_formatter_scrubs_message_extras_and_traceback():
     logger.addHandler(handler)
     try:
         try:
-            raise ValueError(f"upstream said {{'access_token': 'leak-1'}} and Bearer leak-2")
+            raise ValueError("upstream said {'access_token': 'leak-1'} and Bearer leak-2")
         except ValueError:
             logger.exception("call failed with %s", f"Authorization: Bearer {JWT_LIKE}",
-                             extra={"path": f"/x?access_token=leak-3", "sources": {"k": f"Bearer leak-4"}})
+                             extra={"path": "/x?access_token=leak-3", "sources": {"k": "Bearer leak-4"}})
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
