@@ -83,6 +83,9 @@ def _patient_of(bundle: dict) -> tuple[str | None, str]:
     return None, ""
 
 
+DEFAULT_ORDER_PATIENT = "ord-hd-low-mg"
+
+
 def _order_subject(bundle: dict) -> str | None:
     for entry in bundle.get("entry") or []:
         ref = ((entry.get("resource") or {}).get("subject") or {}).get("reference") or ""
@@ -114,11 +117,14 @@ def build_scenarios(now: datetime, folder: Path | None = None) -> list[Scenario]
         shifted = fixtures.at(bundle, now)
         body = _request(SERVICE_FOR_HOOK["patient-view"], patient_id, None, None)
         body["prefetch"] = fixtures.prefetch_for(SERVICES[SERVICE_FOR_HOOK["patient-view"]], body["context"], shifted)
-        out.append(Scenario(f"patient-view/{path.stem}", "patient-view", SERVICE_FOR_HOOK["patient-view"], patient_id,
+        out.append(Scenario(f"patient-view/{fixtures.fixture_id(path)}", "patient-view", SERVICE_FOR_HOOK["patient-view"], patient_id,
                             f"{name or patient_id}", f"patients/{path.name}", body))
     for path in sorted((folder / "orders").glob("*.json")):
         orders = fixtures.load_json(path)
         patient_id = _order_subject(orders)
+        if patient_id not in patients:
+            # Draft-order examples written for any patient are shown for the default dialysis patient.
+            patient_id = DEFAULT_ORDER_PATIENT
         if patient_id not in patients:
             log.warning("preview: %s names no patient fixture; skipped", path.name)
             continue

@@ -135,14 +135,17 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
     try:
         replica_b = start_service(tmp_path / "b", {"CDS_FEEDBACK_DB": url}, workers=1)
         assert replica_a.get("/health").json()["feedbackStore"] is True
-        uuids = []
+        uuids = []  # the hypomagnesemia cards
+        all_uuids = []  # every card issued (dx-low-mg also gets post-dialysis-monitoring)
         for _ in range(3):
             body = hook_request(PV, "dx-low-mg",
                                 prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"),
                                                                now=datetime.now(timezone.utc)))
             resp = replica_a.post(f"/cds-services/{PV}", body)
             assert resp.status_code == 200
-            uuids.append(resp.json()["cards"][0]["uuid"])
+            cards = resp.json()["cards"]
+            uuids.append(next(c["uuid"] for c in cards if c["source"]["topic"]["code"] == "hypomagnesemia"))
+            all_uuids.extend(c["uuid"] for c in cards)
         feedback = {"feedback": [
             {"card": uuids[0], "outcome": "accepted", "outcomeTimestamp": "2026-01-15T12:05:00Z"},
             {"card": uuids[1], "outcome": "overridden", "outcomeTimestamp": "2026-01-15T12:06:00Z",
@@ -157,11 +160,11 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
         while True:
             with engine.connect() as conn:
                 issued = conn.execute(select(issued_cards.c.card_uuid)).scalars().all()
-            if len(issued) >= 3 or time.monotonic() > deadline:
+            if len(issued) >= len(all_uuids) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         engine.dispose()
-        assert set(issued) == set(uuids)
+        assert set(issued) == set(all_uuids)
     finally:
         stop_service(replica_a)
         if replica_b is not None:

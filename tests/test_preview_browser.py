@@ -256,7 +256,8 @@ def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, p
     cards = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => "
                               "({topic: c.dataset.topic, indicator: c.dataset.indicator, "
                               "summary: c.querySelector('.card-summary').textContent}))")
-    assert [c["topic"] for c in cards] == ["hypomagnesemia"]
+    # dx-low-mg: low Mg drawn before a session that ended 2 h ago
+    assert [c["topic"] for c in cards] == ["hypomagnesemia", "post-dialysis-monitoring"]
     assert cards[0]["summary"].startswith("Low magnesium 0.53 mmol/L")
     assert chromium.evaluate("document.querySelector('#status').textContent").startswith("HTTP 200")
     shot = save_artifact("preview-request-box.png", chromium.screenshot("#try"))
@@ -283,6 +284,6 @@ def test_edit_button_loads_a_scenario_request(chromium, preview_service):
                       ".click(); document.querySelector('#send').click(); true")
     chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
     topics = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => c.dataset.topic)")
-    assert topics == ["hypomagnesemia"]
+    assert topics == ["hypomagnesemia", "post-dialysis-monitoring"]
     assert chromium.evaluate("document.querySelector('#service').value") == PV
 
