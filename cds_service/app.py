@@ -170,9 +170,10 @@ def call_service(service_id: str):
     hook_instance = "-"
     timings = Timings()
     try:
+        # Authenticate first: an unauthenticated caller learns nothing, not even which service ids exist.
+        _authenticate([_public_url(f"/cds-services/{service_id}")])
         if service is None:
             raise unknown_service(service_id, SERVICES)
-        _authenticate([_public_url(f"/cds-services/{service_id}")])
         body = _json_body()
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             hook_instance = body["hookInstance"][:200]
@@ -211,10 +212,10 @@ def call_service(service_id: str):
 def call_feedback(service_id: str):
     e = ext()
     try:
+        _authenticate([_public_url(f"/cds-services/{service_id}"), _public_url(f"/cds-services/{service_id}/feedback")])
         service = SERVICES.get(service_id)
         if service is None:
             raise unknown_service(service_id, SERVICES)
-        _authenticate([_public_url(f"/cds-services/{service_id}"), _public_url(f"/cds-services/{service_id}/feedback")])
         body = _json_body()
         validate_feedback(body)
         try:

@@ -13,7 +13,8 @@ def _serve(args: argparse.Namespace) -> int:
     class _App(BaseApplication):
         def load_config(self):
             for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
-                        "max_requests", "max_requests_jitter", "preload_app", "accesslog", "errorlog", "loglevel"):
+                        "max_requests", "max_requests_jitter", "preload_app", "accesslog", "errorlog", "loglevel",
+                        "on_starting", "child_exit"):  # hooks: shared Prometheus samples across workers
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", f"{args.host}:{args.port}")
             if args.workers:

@@ -78,16 +78,22 @@ SETTINGS: list[Setting] = [
             "Comma-separated FHIR base URLs the service may contact. A fhirServer that matches none is never contacted. "
             "https is required except for loopback http entries."),
     Setting("CDS_REQUIRE_JWT", "true", _bool,
-            "Require and verify the EHR's signed JWT on every call. Turn off only for local demos."),
+            "Require and verify the EHR's signed JWT on discovery, service calls and feedback (docs/security.md). "
+            "Turn off only for local demos."),
     Setting("CDS_TRUSTED_ISSUERS", "", _json_object,
-            "JSON object mapping each trusted JWT `iss` to its JWKS URL (or a local JWKS file path). Also the `jku` allowlist."),
+            "JSON object mapping each trusted JWT `iss` to its JWKS: an https URL (http only for loopback), a local file "
+            "path, or `{\"jwks\": <URL or path>, \"jku\": <URL>}`. Also the `jku` allowlist. Empty: every call is "
+            "refused while JWTs are required."),
     Setting("CDS_PUBLIC_BASE_URL", "", _str,
-            "The service's public base URL, e.g. https://cds.example.org. JWT `aud` must equal the endpoint URL under it."),
+            "The service's public base URL, e.g. https://cds.example.org. JWT `aud` must equal the endpoint URL under "
+            "it. Required when JWTs are required (every call is refused without it)."),
     Setting("CDS_JWT_ALGORITHMS", "ES384,RS384", _list,
-            "Accepted JWT signature algorithms. `none` and symmetric algorithms are always refused."),
-    Setting("CDS_JWT_LEEWAY_S", "30", _int, "Clock leeway in seconds for `exp` and `iat`."),
-    Setting("CDS_JWT_MAX_LIFETIME_S", "3600", _int, "Longest accepted token lifetime (exp - iat), in seconds."),
-    Setting("CDS_ALLOWED_TENANTS", "", _list, "Optional allowlist of the JWT `tenant` claim. Empty: not checked."),
+            "Accepted JWT signature algorithms (asymmetric only: RS/PS/ES 256-512, EdDSA). `none` and HS* are "
+            "refused even if listed."),
+    Setting("CDS_JWT_LEEWAY_S", "30", _int, "Clock leeway in seconds for `exp`, `iat` and `nbf`."),
+    Setting("CDS_JWT_MAX_LIFETIME_S", "3600", _int, "Longest accepted token lifetime (`exp - iat`), in seconds; also the longest a `jti` is remembered."),
+    Setting("CDS_ALLOWED_TENANTS", "", _list, "Optional comma-separated allowlist of the JWT `tenant` claim; when set, tokens without an allowed "
+            "`tenant` are refused. Empty: not checked."),
     Setting("CDS_FEEDBACK_DB", "sqlite:///var/feedback.sqlite3", _str,
             "Where feedback is stored: an SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...) or a plain file path for SQLite."),
     Setting("CDS_CARDS_DIR", str(REPO_ROOT / "cards"), _str, "Folder of card files (one YAML file per rule)."),

@@ -62,8 +62,17 @@ def at(bundle: dict, now: datetime) -> dict:
 
 def patient_bundles(folder: str | Path | None = None) -> Iterator[tuple[Path, dict]]:
     folder = Path(folder) if folder else FIXTURES_DIR / "patients"
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted([*folder.glob("*.json"), *folder.glob("*.json.gz")]):
         yield path, load_json(path)
+
+
+def fixture_id(path: str | Path) -> str:
+    """'dx-low-mg' for fhir_fixtures/patients/dx-low-mg.json (or .json.gz)."""
+    name = Path(path).name
+    for suffix in (".json.gz", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def as_prefetch(bundle: dict) -> dict[str, list[dict]]:

@@ -20,3 +20,17 @@ accesslog = None  # the app writes one structured line per hook call
 errorlog = "-"
 loglevel = os.environ.get("CDS_LOG_LEVEL", "info").lower()
 wsgi_app = "cds_service.wsgi:app"
+
+
+def on_starting(server):
+    """In the master, before any worker forks: the folder where workers share their Prometheus samples."""
+    from cds_service.metrics import setup_multiprocess
+
+    folder = setup_multiprocess()
+    server.log.info("Prometheus multiprocess folder: %s", folder)
+
+
+def child_exit(server, worker):
+    from cds_service.metrics import worker_exited
+
+    worker_exited(worker.pid)

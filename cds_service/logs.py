@@ -12,11 +12,15 @@ import re
 import sys
 from datetime import datetime, timezone
 
-_SECRET_PATTERNS = [
+# Quote characters as they appear raw ("), in Python reprs (') and inside JSON strings (\").
+_Q = r"""(?:\\?["'])?"""
+_SECRET_PATTERNS = [  # order matters: a whole header value first, then what is left inside free text
+    re.compile(r"(?i)(authorization" + _Q + r"\s*[:=]\s*" + _Q + r")[^\"'\n,}\]\\]+"),
+    re.compile(r"(?i)((?:access_token|refresh_token|id_token|client_secret|client_assertion)" + _Q
+               + r"\s*[:=]\s*" + _Q + r")[^\s\"',}\]\\]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"),
-    re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),  # JWT
-    re.compile(r"(?i)(\"?access_token\"?\s*[:=]\s*\"?)[^\"\s,}]+"),
-    re.compile(r"(?i)(authorization\"?\s*[:=]\s*\"?)[^\"\n,}]+"),
+    # JWS/JWE compact form: header and payload are base64url JSON objects, so they start with "ey" or "ew"
+    re.compile(r"\be[wy][A-Za-z0-9_-]{6,}\.e[wy][A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"),
 ]
 _EXTRA_FIELDS = ("hookInstance", "service", "status", "fired", "timings_ms", "unavailable", "sources", "event",
                  "reason", "duration_ms", "path", "method", "remote")
@@ -31,42 +35,65 @@ def scrub(text: str) -> str:
     return text
 
 
+def _scrub_value(value):
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(v) for v in value]
+    return value
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage()),
         }
         for name in _EXTRA_FIELDS:
             if hasattr(record, name):
-                payload[name] = getattr(record, name)
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+                payload[name] = _scrub_value(getattr(record, name))
+        if record.exc_info or record.exc_text:
+            payload["exc"] = scrub(record.exc_text or self.formatException(record.exc_info))
+        # second pass over the serialised line: anything the field-wise pass missed
         return scrub(json.dumps(payload, default=str))
 
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
-        extras = {n: getattr(record, n) for n in _EXTRA_FIELDS if hasattr(record, n)}
+        extras = {n: _scrub_value(getattr(record, n)) for n in _EXTRA_FIELDS if hasattr(record, n)}
         if extras:
             base += " " + json.dumps(extras, default=str)
         return scrub(base)
 
 
 class ScrubFilter(logging.Filter):
-    """Scrub secrets from the message itself (for handlers we do not own, e.g. pytest's caplog)."""
+    """Scrub secrets from the record itself: message, traceback text and the structured extras.
+
+    Handlers run in turn on the same record, so a handler added after ours (for example
+    pytest's caplog) also sees the scrubbed record; our formatters scrub again regardless.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:  # malformed %-args: leave the record alone
-            return True
-        cleaned = scrub(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, ()
+        except Exception:  # malformed %-args: leave the message alone
+            message = None
+        if message is not None:
+            cleaned = scrub(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        for name in _EXTRA_FIELDS:
+            if hasattr(record, name):
+                setattr(record, name, _scrub_value(getattr(record, name)))
         return True
 
 

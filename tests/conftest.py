@@ -62,10 +62,8 @@ def fhir_server(tmp_path_factory):
     server = fhir_dev.start(workdir, token=f"test-{uuid.uuid4().hex}")
     now = datetime.now(timezone.utc)
     server.loaded_at = now
-    for _path, bundle in fixtures.patient_bundles():
+    for _path, bundle in fixtures.patient_bundles():  # .json and .json.gz
         server.load(fixtures.at(bundle, now))
-    for path in sorted((fixtures.FIXTURES_DIR / "patients").glob("*.json.gz")):
-        server.load(fixtures.at(fixtures.load_json(path), now))
     yield server
     server.stop()
 

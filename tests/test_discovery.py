@@ -52,3 +52,14 @@ def test_discovery_has_no_null_or_empty_values(client):
             for i, v in enumerate(node):
                 walk(v, f"{path}[{i}]")
     walk(client.get("/cds-services").get_json())
+
+
+def test_prefetch_queries_use_the_recommended_subset():
+    """Spec #prefetch-query-restrictions: instance reads and type searches with simple parameters."""
+    allowed = {"patient", "code", "type", "_sort", "_count", "date", "clinical-status"}
+    for service in SERVICES.values():
+        for key in service.prefetch.values():
+            path, _, query = key.template.partition("?")
+            assert path.count("/") <= 1
+            for pair in filter(None, query.split("&")):
+                assert pair.split("=", 1)[0] in allowed, pair

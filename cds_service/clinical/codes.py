@@ -21,8 +21,10 @@ TOPIC_SYSTEM = "https://cds.dialysis-cramps.example/rules"
 # ---------------------------------------------------------------- analytes
 # analyte -> {LOINC code: property}, property "mass" (mg/dL family) or "molar" (mmol/L family)
 ANALYTE_LOINC: dict[str, dict[str, str]] = {
-    "mg": {  # serum/plasma and blood magnesium. 2597-3 (RBC) and 2598-1 (urine) excluded.
-        "19123-9": "mass", "2601-3": "molar", "2593-2": "molar", "21377-7": "mass", "73573-8": "molar",
+    "mg": {  # serum/plasma and blood (total) magnesium. 2597-3 (RBC) and 2598-1 (urine) excluded.
+        # 73573-8 (ionized Mg, pH-adjusted) is excluded too: ionized Mg runs about 0.45-0.60 mmol/L,
+        # so the 0.70 mmol/L total-Mg target would flag nearly every ionized result as low.
+        "19123-9": "mass", "2601-3": "molar", "2593-2": "molar", "21377-7": "mass",
     },
     "ica": {  # ionized calcium only; total calcium is a separate analyte
         "1994-3": "molar", "1995-0": "molar", "17864-0": "mass", "17863-2": "mass", "38230-9": "mass",
@@ -80,7 +82,8 @@ _UNIT_ALIASES = {
     "umol/l": "umol/L", "µmol/l": "umol/L", "μmol/l": "umol/L",
     "ug/l": "ug/L", "µg/l": "ug/L", "μg/l": "ug/L", "ng/ml": "ug/L", "mcg/l": "ug/L",
     "g/dl": "g/dL", "g/l": "g/L",
-    "/min": "/min", "{beats}/min": "/min", "beats/min": "/min", "bpm": "/min", "1/min": "/min",
+    "/min": "/min", "{beats}/min": "/min", "{beat}/min": "/min", "beats/min": "/min", "beats/minute": "/min",
+    "bpm": "/min", "1/min": "/min",
 }
 
 
@@ -127,7 +130,10 @@ DIALYSIS_CONDITIONS = {
     (ICD10CM, "Z99.2"),     # Dependence on renal dialysis
 }
 ESRD_ONLY_CONDITIONS = {(SNOMED, "46177005"), (ICD10CM, "N18.6")}  # not enough on their own
-TRANSPLANT_CONDITIONS = {(SNOMED, "236436003")}  # ESRF with renal transplant
+TRANSPLANT_CONDITIONS = {
+    (SNOMED, "236436003"),  # ESRF with renal transplant (reference, section 4)
+    (ICD10CM, "Z94.0"),     # Kidney transplant status
+}
 
 DIALYSIS_PROCEDURES = {
     (SNOMED, "302497006"), (SNOMED, "265764009"), (SNOMED, "108241001"), (SNOMED, "233575001"),
@@ -144,26 +150,35 @@ CRAMP_CODES = {(SNOMED, "55300003"), (SNOMED, "45352006"), (ICD10CM, "R25.2")}
 HEART_DISEASE_CODES = {
     (SNOMED, "84114007"),   # Heart failure
     (SNOMED, "42343007"),   # Congestive heart failure
+    (SNOMED, "88805009"),   # Chronic congestive heart failure (as Synthea codes it)
     (SNOMED, "85898001"),   # Cardiomyopathy
     (SNOMED, "53741008"),   # Coronary arteriosclerosis
     (SNOMED, "414545008"),  # Ischemic heart disease
     (SNOMED, "22298006"),   # Myocardial infarction
     (SNOMED, "399211009"),  # History of myocardial infarction
 }
-HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I25", "I21", "I22")
+# I50 heart failure, I42/I43 cardiomyopathy, I20-I25 ischaemic (coronary) heart disease,
+# I11.0 / I13.0 / I13.2 hypertensive heart (and kidney) disease with heart failure.
+HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I43", "I20", "I21", "I22", "I24", "I25", "I11.0", "I13.0", "I13.2")
 
-# Neurological signs that raise aluminium neurotoxicity (dialysis encephalopathy).
+# Neurological signs that raise aluminium neurotoxicity (dialysis encephalopathy). The seed names
+# speech disturbance, personality change, myoclonic jerks and dialysis encephalopathy. Codes were
+# checked against public terminology files (see cards/aluminum-toxicity.yaml and
+# docs/clinical-rules.md for where each was found); two earlier guesses (247778009, 231526006)
+# could not be found in any source and were replaced.
 NEURO_SIGN_CODES = {
-    (SNOMED, "17450006"),   # Myoclonus
-    (SNOMED, "29164008"),   # Disturbance in speech
-    (SNOMED, "231526006"),  # Dialysis dementia (dialysis encephalopathy syndrome)
-    (SNOMED, "247778009"),  # Personality change (finding)
+    (SNOMED, "17450006"),   # Myoclonus (finding)
+    (SNOMED, "29164008"),   # Disturbance in speech (finding)
+    (SNOMED, "102943000"),  # Personality change (finding)
+    (SNOMED, "9345005"),    # Dialysis dementia (disorder), i.e. dialysis encephalopathy
     (ICD10CM, "G25.3"),     # Myoclonus
     (ICD10CM, "R47.9"),     # Unspecified speech disturbances
     (ICD10CM, "F07.0"),     # Personality change due to known physiological condition
-    (ICD10CM, "G92.8"),     # Other toxic encephalopathy
+    (ICD10CM, "G92.8"),     # Other toxic encephalopathy (ICD-10-CM has no dialysis-encephalopathy code)
 }
 
+# Observation.valueCodeableConcept saying that a symptom was looked for and found absent.
+SNOMED_ABSENT = "2667000"
 
 def coding_pairs(codeable: dict | None) -> set[tuple[str, str]]:
     """(system, code) pairs of a raw CodeableConcept dict."""

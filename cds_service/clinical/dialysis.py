@@ -12,7 +12,7 @@ RECENT_SESSION_WINDOW = timedelta(days=30)
 # A session with a start and no end is taken as in progress only this long after its start.
 MAX_SESSION_LENGTH = timedelta(hours=12)
 
-_EXCLUDED_VERIFICATION = {"entered-in-error", "refuted"}
+EXCLUDED_VERIFICATION = {"entered-in-error", "refuted"}
 
 
 def pairs(concept: Any) -> set[tuple[str, str]]:
@@ -33,7 +33,7 @@ def pairs(concept: Any) -> set[tuple[str, str]]:
 
 def condition_is_active(cond: Any) -> bool:
     ver = pairs(getattr(cond, "verificationStatus", None))
-    if any(code in _EXCLUDED_VERIFICATION for _s, code in ver):
+    if any(code in EXCLUDED_VERIFICATION for _s, code in ver):
         return False
     clinical = pairs(getattr(cond, "clinicalStatus", None))
     if not clinical:
@@ -66,9 +66,15 @@ class DialysisStatus:
         return (now - self.last_session_end).total_seconds() / 3600.0
 
 
+def _fresh(start: datetime | None, now: datetime) -> bool:
+    """A session that started this long ago can still be running (an open record older than that is stale)."""
+    return start is None or timedelta(0) <= now - start <= MAX_SESSION_LENGTH
+
+
 def _procedure_session(proc: Any, now: datetime) -> Session | None:
     status = str(getattr(proc, "status", "") or "")
-    if status in ("entered-in-error", "not-done"):
+    # "preparation" has not started; "not-done" never happened; "entered-in-error" is not a record.
+    if status in ("entered-in-error", "not-done", "preparation"):
         return None
     if not (pairs(getattr(proc, "code", None)) & codes.DIALYSIS_PROCEDURES):
         return None
@@ -83,12 +89,12 @@ def _procedure_session(proc: Any, now: datetime) -> Session | None:
             start = performed
         else:
             start = end = performed
-    in_progress = status == "in-progress" or (
-        start is not None and end is None and status not in ("completed", "stopped")
-        and timedelta(0) <= now - start <= MAX_SESSION_LENGTH
-    )
-    if end is not None and end > now:
-        in_progress = in_progress or (start is not None and start <= now)
+    open_ended = start is not None and end is None and status not in ("completed", "stopped")
+    in_progress = (status == "in-progress" and end is None) or open_ended
+    if end is not None and end > now and start is not None and start <= now:
+        in_progress = True  # a period that has begun and not yet ended
+    if in_progress and not _fresh(start, now):
+        in_progress = False  # an "in-progress" record left open for days is not a running session
     return Session(start=start, end=None if in_progress else end, in_progress=in_progress,
                    source=f"Procedure/{proc.id}")
 
@@ -102,9 +108,12 @@ def _encounter_session(enc: Any, now: datetime) -> Session | None:
     period = getattr(enc, "period", None)
     start = parse_fhir_datetime(period.start) if period is not None else None
     end = parse_fhir_datetime(period.end) if period is not None else None
-    in_progress = status in ("in-progress", "arrived") or (
-        start is not None and end is None and status != "finished" and timedelta(0) <= now - start <= MAX_SESSION_LENGTH
-    )
+    in_progress = (status in ("in-progress", "arrived") and (end is None or end > now)) or (
+        start is not None and end is None and status != "finished")
+    if end is not None and end > now and start is not None and start <= now:
+        in_progress = True
+    if in_progress and not _fresh(start, now):
+        in_progress = False
     return Session(start=start, end=None if in_progress else end, in_progress=in_progress,
                    source=f"Encounter/{enc.id}")
 

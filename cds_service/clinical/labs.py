@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterable, Mapping
 
 from . import codes
 from .timeutil import format_delta, format_time, parse_fhir_datetime
@@ -30,35 +31,44 @@ class LabResult:
     original_unit: str
     resource_id: str | None = None
     status: str = "final"
+    # Half of the lab's last reported digit, in the canonical unit, for converted values (0 when the
+    # lab reported in the canonical unit). A threshold closer than this to a converted value is not
+    # told apart from it: 1.70 mg/dL is 0.6994 mmol/L by the factor, but the reference equates
+    # 1.70 mg/dL with the 0.70 mmol/L target, and the lab's own precision cannot say otherwise.
+    resolution: float = 0.0
 
     # -- comparisons honouring the comparator. True/False, or None when the comparator makes it undecidable.
     def below(self, threshold: float) -> bool | None:
-        c = self.comparator
+        c, v, r = self.comparator, self.value, self.resolution
         if c is None:
-            return self.value < threshold
-        if c == "<":
-            return True if self.value <= threshold else None
-        if c == "<=":
-            return True if self.value < threshold else None
-        if c in (">", ">="):
-            return False if self.value >= threshold else None
+            return v < threshold - r
+        if c == "<":  # true value < v
+            return True if v <= threshold + r else None
+        if c == "<=":  # true value <= v
+            return True if v < threshold - r else None
+        if c in (">", ">="):  # true value above v
+            return False if v >= threshold - r else None
         return None
 
     def above(self, threshold: float) -> bool | None:
-        c = self.comparator
+        c, v, r = self.comparator, self.value, self.resolution
         if c is None:
-            return self.value > threshold
+            return v > threshold + r
         if c == ">":
-            return True if self.value >= threshold else None
+            return True if v >= threshold - r else None
         if c == ">=":
-            return True if self.value > threshold else None
+            return True if v > threshold + r else None
         if c in ("<", "<="):
-            return False if self.value <= threshold else None
+            return False if v <= threshold + r else None
         return None
 
     def at_or_above(self, threshold: float) -> bool | None:
         below = self.below(threshold)
         return None if below is None else not below
+
+    def at_or_below(self, threshold: float) -> bool | None:
+        above = self.above(threshold)
+        return None if above is None else not above
 
     def display(self) -> str:
         """Value and unit as a clinician reads it, e.g. '< 0.50 mmol/L (1.22 mg/dL)'."""
@@ -88,6 +98,7 @@ class LabPanel:
     skipped: list[str] = field(default_factory=list)  # why some results were not used
 
     def latest(self, analyte: str, now: datetime | None = None, within: timedelta | None = None) -> LabResult | None:
+        """The newest usable result by clinical time; None when there is none, or it is older than ``within``."""
         items = self.results.get(analyte) or []
         if not items:
             return None
@@ -95,6 +106,10 @@ class LabPanel:
         if within is not None and now is not None and now - first.time > within:
             return None
         return first
+
+    def within(self, analyte: str, now: datetime, window: timedelta) -> list[LabResult]:
+        """Kept results of ``analyte`` taken in (now - window, now], newest first."""
+        return [r for r in self.results.get(analyte) or [] if timedelta(0) <= now - r.time <= window]
 
     def since(self, analyte: str, start: datetime) -> LabResult | None:
         first = self.latest(analyte)
@@ -174,6 +189,7 @@ def result_from_model(obs: Any, analyte: str, loinc: str, when: datetime) -> tup
         return None, f"Observation/{obs.id}: unknown unit {qty.code or qty.unit!r} for {analyte}; value not used"
     value = float(qty.value) * factor
     comparator = qty.comparator if qty.comparator in ("<", "<=", ">", ">=") else None
+    resolution = 0.0 if factor == 1.0 else 0.5 * (10.0 ** _decimals_exponent(qty.value)) * factor
     return LabResult(
         analyte=analyte,
         value=value,
@@ -185,17 +201,45 @@ def result_from_model(obs: Any, analyte: str, loinc: str, when: datetime) -> tup
         original_unit=str(qty.code or qty.unit),
         resource_id=obs.id,
         status=str(obs.status),
+        resolution=resolution,
     ), None
+
+
+def _decimals_exponent(value: Any) -> int:
+    """Exponent of the last reported digit: -2 for 1.70 or 1.72, -1 for 1.7 or 3.0, capped at -1.
+
+    A JSON number loses trailing zeros once parsed (1.70 -> 1.7); that makes the tolerance a
+    little wider for such values, never narrower than the digits the lab actually sent. Integers
+    are taken as one decimal, so that the tolerance stays far below any clinical difference.
+    """
+    try:
+        text = repr(float(value)) if not isinstance(value, Decimal) else str(value)
+        exponent = Decimal(text).as_tuple().exponent
+    except (InvalidOperation, ValueError, TypeError):
+        return -1
+    return min(-1, int(exponent)) if isinstance(exponent, int) else -1
+
+
+# Heart rate is asked about over a window ("> 100/min in the last 24 h"), so more of it is kept.
+KEEP_PER_ANALYTE: dict[str, int] = {"heart_rate": 50}
 
 
 def build_panel(
     raw_observations: Iterable[Any],
     parse: Callable[[dict], Any],
-    keep_per_analyte: int = 3,
+    keep_per_analyte: int | Mapping[str, int] = 3,
 ) -> LabPanel:
-    """Build the panel. ``parse`` turns a raw dict into a validated Observation model (or None)."""
+    """Build the panel. ``parse`` turns a raw dict into a validated Observation model (or None).
+
+    ``keep_per_analyte``: how many usable results to keep per analyte (an int for all, or a
+    mapping with per-analyte numbers; analytes not in it keep 3, heart rate keeps 50).
+    """
     panel = LabPanel()
     for analyte, items in candidates(raw_observations).items():
+        if isinstance(keep_per_analyte, int):
+            keep = max(keep_per_analyte, KEEP_PER_ANALYTE.get(analyte, 0))
+        else:
+            keep = keep_per_analyte.get(analyte, KEEP_PER_ANALYTE.get(analyte, 3))
         kept: list[LabResult] = []
         for when, _issued, raw in items:
             model = parse(raw)
@@ -209,7 +253,7 @@ def build_panel(
                 panel.skipped.append(why)
                 continue
             kept.append(result)
-            if len(kept) >= keep_per_analyte:
+            if len(kept) >= keep:
                 break
         if kept:
             panel.results[analyte] = kept

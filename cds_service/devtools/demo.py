@@ -22,11 +22,16 @@ VAR = REPO / "var" / "demo"
 # (file name, service id, patient id, draft-orders fixture or None, selections)
 DEMO_REQUESTS = [
     ("patient-view-low-mg.json", "dialysis-electrolytes-patient-view", "dx-low-mg", None, None),
+    ("patient-view-cramp-after-session.json", "dialysis-electrolytes-patient-view", "dx-cramp-post-session", None,
+     None),
+    ("patient-view-critical-potassium.json", "dialysis-electrolytes-patient-view", "dx-hyperkalemia-critical", None,
+     None),
     ("patient-view-normal.json", "dialysis-electrolytes-patient-view", "dx-normal", None, None),
     ("patient-view-not-on-dialysis.json", "dialysis-electrolytes-patient-view", "no-dialysis", None, None),
     ("order-sign-iv-magnesium.json", "dialysis-electrolytes-order-sign", "dx-low-mg", "iv-magnesium-sulfate.json", None),
     ("order-select-iv-magnesium.json", "dialysis-electrolytes-order-select", "dx-low-mg", "iv-magnesium-sulfate.json",
      ["MedicationRequest/draft-iv-mg"]),
+    ("order-sign-sandbox-mixed.json", "dialysis-electrolytes-order-sign", "ord-hd-low-mg", "sandbox-mixed.json", None),
 ]
 
 

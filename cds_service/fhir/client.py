@@ -275,7 +275,8 @@ class FhirClient:
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
             raise FhirError("not-bundle", "response is not a FHIR resource", status)
         if data["resourceType"] == "OperationOutcome":
-            raise FhirError("operation-outcome", _outcome_text(data), status)
+            # the server's words can end up in a 412 body: never let them echo the access token back
+            raise FhirError("operation-outcome", _without(_outcome_text(data), token), status)
         if status >= 400:
             raise FhirError("http-4xx", f"FHIR server answered {status}", status)
         return data
@@ -408,6 +409,10 @@ def _next_link(bundle: dict) -> str | None:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return link["url"]
     return None
+
+
+def _without(text: str, secret: str | None) -> str:
+    return text.replace(secret, "[redacted]") if secret and len(secret) >= 4 else text
 
 
 def _outcome_text(outcome: dict) -> str:

@@ -60,6 +60,26 @@ def _drop(data: Any, loc: tuple) -> bool:
     return False
 
 
+def _wrap(data: Any, loc: tuple) -> bool:
+    """Turn a single object at ``loc`` into a one-item list (the sandbox sends ``category: {...}``)."""
+    path = [p for p in loc if p != "__root__"]
+    if not path:
+        return False
+    node = data
+    for key in path[:-1]:
+        if isinstance(node, dict) and isinstance(key, str) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            return False
+    last = path[-1]
+    if isinstance(node, dict) and isinstance(last, str) and isinstance(node.get(last), dict):
+        node[last] = [node[last]]
+        return True
+    return False
+
+
 def lenient(raw: Any, resource_type: str | None = None, notes: list[str] | None = None):
     """Validate ``raw`` into a fhir.resources model, repairing what can be repaired. None if hopeless."""
     if not isinstance(raw, dict):
@@ -87,6 +107,9 @@ def lenient(raw: Any, resource_type: str | None = None, notes: list[str] | None 
                     data[loc[0]] = copy.deepcopy(_DEFAULTS[(rtype, loc[0])])
                     changed = True
                     _note(notes, f"{rtype}/{raw.get('id')}: filled missing {loc[0]}")
+                elif loc and err.get("type") == "list_type" and _wrap(data, loc):
+                    changed = True
+                    _note(notes, f"{rtype}/{raw.get('id')}: wrapped single {'.'.join(map(str, loc))} in a list")
                 elif loc and _drop(data, loc):
                     changed = True
                     _note(notes, f"{rtype}/{raw.get('id')}: dropped invalid {'.'.join(map(str, loc))}")

@@ -1,0 +1,1 @@
+"""Tools for the informaticists who own the card files (linter, CLI)."""

@@ -1,0 +1,1 @@
+"""Reports over the feedback store (cds-service feedback report)."""

@@ -1,0 +1,378 @@
+"""Write the demo and test patients in fhir_fixtures/patients/ (FHIR R4 transaction Bundles).
+
+Every Bundle's ``timestamp`` is its scenario's "now" (2026-01-15T12:00:00Z); every clinical time is
+written relative to it, and cds_service.fixtures.at() moves them all to the real "now" when loaded.
+Resources have stable ids (``Patient/dx-low-mg``, ``Observation/dx-low-mg-mg-1``) and are PUT.
+
+    python scripts/build_fixtures.py                      # the hand-written scenarios
+    python scripts/build_fixtures.py --synthea FILE.json.gz   # also the Synthea-based patient
+
+Codes come from the project's verified code reference (LOINC, SNOMED CT, ICD-10-CM, CPT).
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "fhir_fixtures" / "patients"
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+CPT = "http://www.ama-assn.org/go/cpt"
+UCUM = "http://unitsofmeasure.org"
+OBS_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
+COND_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+COND_VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+COND_CAT = "http://terminology.hl7.org/CodeSystem/condition-category"
+ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+# LOINC code -> (display, UCUM code, unit string)
+LABS = {
+    "2601-3": ("Magnesium [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L"),
+    "19123-9": ("Magnesium [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL"),
+    "2598-1": ("Magnesium [Moles/volume] in Urine", "mmol/L", "mmol/L"),
+    "1995-0": ("Calcium.ionized [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L"),
+    "17861-6": ("Calcium [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL"),
+    "46093-1": ("Calcium.ionized [Moles/volume] in Dialysis fluid", "mmol/L", "mmol/L"),
+    "2823-3": ("Potassium [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L"),
+    "51618-7": ("Potassium [Moles/volume] in Serum or Plasma --pre dialysis", "mmol/L", "mmol/L"),
+    "29349-8": ("Potassium [Moles/volume] in Serum or Plasma --post dialysis", "mmol/L", "mmol/L"),
+    "14879-1": ("Phosphate [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L"),
+    "2777-1": ("Phosphate [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL"),
+    "5574-9": ("Aluminum [Mass/volume] in Serum or Plasma", "ug/L", "µg/L"),
+    "8867-4": ("Heart rate", "/min", "beats/minute"),
+}
+
+
+def ts(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ago(**delta) -> datetime:
+    return NOW - timedelta(**delta)
+
+
+def concept(*codings: tuple[str, str, str], text: str | None = None) -> dict:
+    out = {"coding": [{"system": s, "code": c, "display": d} for s, c, d in codings]}
+    if text:
+        out["text"] = text
+    return out
+
+
+class Scenario:
+    def __init__(self, pid: str, family: str, given: str, gender: str, birth: str, description: str):
+        self.pid = pid
+        self.description = description
+        self.entries: list[dict] = []
+        self.counters: dict[str, int] = {}
+        self.add({"resourceType": "Patient", "id": pid, "active": True,
+                  "identifier": [{"system": "https://fixtures.dialysis-cramps.example/mrn", "value": pid}],
+                  "name": [{"use": "official", "family": family, "given": [given]}],
+                  "gender": gender, "birthDate": birth})
+
+    @property
+    def ref(self) -> dict:
+        return {"reference": f"Patient/{self.pid}"}
+
+    def next_id(self, kind: str) -> str:
+        self.counters[kind] = self.counters.get(kind, 0) + 1
+        return f"{self.pid}-{kind}-{self.counters[kind]}"
+
+    def add(self, resource: dict) -> dict:
+        self.entries.append(resource)
+        return resource
+
+    # ------------------------------------------------------------------ building blocks
+    def condition(self, kind: str, code: dict, onset: datetime, clinical: str = "active",
+                  verification: str = "confirmed", category: str = "problem-list-item") -> dict:
+        return self.add({
+            "resourceType": "Condition", "id": self.next_id(kind),
+            "clinicalStatus": concept((COND_CLINICAL, clinical, clinical.capitalize())),
+            "verificationStatus": concept((COND_VER, verification, verification.capitalize())),
+            "category": [concept((COND_CAT, category, "Problem List Item" if category == "problem-list-item"
+                                  else "Encounter Diagnosis"))],
+            "code": code, "subject": self.ref,
+            "onsetDateTime": ts(onset), "recordedDate": ts(onset),
+        })
+
+    def on_dialysis(self, since: datetime | None = None) -> None:
+        since = since or ago(days=400)
+        self.condition("esrd", concept((SNOMED, "236435004", "End stage renal failure on dialysis"),
+                                       (ICD10CM, "N18.6", "End stage renal disease")), since)
+        self.condition("dialysis-dependence", concept((SNOMED, "105502003", "Dependence on renal dialysis"),
+                                                      (ICD10CM, "Z99.2", "Dependence on renal dialysis")), since)
+
+    def session(self, end: datetime | None, hours: float = 4.0, status: str = "completed",
+                start: datetime | None = None) -> dict:
+        start = start or (end - timedelta(hours=hours))
+        period = {"start": ts(start)}
+        if end is not None:
+            period["end"] = ts(end)
+        return self.add({
+            "resourceType": "Procedure", "id": self.next_id("hd"), "status": status,
+            "category": concept((SNOMED, "277132007", "Therapeutic procedure")),
+            "code": concept((SNOMED, "302497006", "Hemodialysis"),
+                            (CPT, "90935", "Hemodialysis procedure with single evaluation")),
+            "subject": self.ref, "performedPeriod": period,
+        })
+
+    def usual_sessions(self, last_end: datetime) -> None:
+        """Three sessions a week: the last one ending at ``last_end``, two earlier ones."""
+        for days in (4, 2, 0):
+            self.session(last_end - timedelta(days=days))
+
+    def lab(self, kind: str, loinc: str, value: float, when: datetime, status: str = "final",
+            comparator: str | None = None, ucum: str | None = None, unit: str | None = None) -> dict:
+        display, default_code, default_unit = LABS[loinc]
+        qty = {"value": value, "unit": unit or default_unit, "system": UCUM, "code": ucum or default_code}
+        if comparator:
+            qty = {"value": value, "comparator": comparator, **{k: v for k, v in qty.items() if k != "value"}}
+        category = "vital-signs" if loinc == "8867-4" else "laboratory"
+        return self.add({
+            "resourceType": "Observation", "id": self.next_id(kind), "status": status,
+            "category": [concept((OBS_CAT, category, "Vital Signs" if category == "vital-signs" else "Laboratory"))],
+            "code": concept((LOINC, loinc, display), text=display),
+            "subject": self.ref, "effectiveDateTime": ts(when), "issued": ts(min(when + timedelta(minutes=40), NOW)),
+            "valueQuantity": qty,
+        })
+
+    def normal_panel(self, when: datetime, skip: tuple[str, ...] = ()) -> None:
+        values = {"mg": ("2601-3", 0.85), "ica": ("1995-0", 1.20), "k": ("2823-3", 4.5), "po4": ("14879-1", 1.30)}
+        for kind, (loinc, value) in values.items():
+            if kind not in skip:
+                self.lab(kind, loinc, value, when)
+
+    def symptom(self, kind: str, code: dict, when: datetime) -> dict:
+        return self.add({
+            "resourceType": "Observation", "id": self.next_id(kind), "status": "final",
+            "category": [concept((OBS_CAT, "exam", "Exam"))],
+            "code": code, "subject": self.ref, "effectiveDateTime": ts(when),
+            "valueCodeableConcept": concept((SNOMED, "52101004", "Present")),
+        })
+
+    def bundle(self) -> dict:
+        entries = []
+        for res in self.entries:
+            path = f"{res['resourceType']}/{res['id']}"
+            entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'fixture:' + path)}",
+                            "resource": res, "request": {"method": "PUT", "url": path}})
+        return {"resourceType": "Bundle", "id": f"fixture-{self.pid}", "type": "transaction",
+                "timestamp": ts(NOW), "entry": entries}
+
+
+CRAMP = concept((SNOMED, "55300003", "Cramp"), (ICD10CM, "R25.2", "Cramp and spasm"), text="Muscle cramp")
+SPASM = concept((SNOMED, "45352006", "Spasm"), text="Muscle spasm")
+
+
+def scenarios() -> list[Scenario]:
+    """dx-low-mg, dx-normal and no-dialysis are hand-written files and are not generated here."""
+    out = []
+
+    s = Scenario("esrd-transplant", "Haddad", "Omar", "male", "1970-11-30",
+                 "ESRD with a functioning kidney transplant, no dialysis; low Mg and K (no card)")
+    s.condition("esrd", concept((SNOMED, "46177005", "End-stage renal disease"),
+                                (ICD10CM, "N18.6", "End stage renal disease")), ago(days=2000))
+    s.condition("transplant", concept((SNOMED, "236436003", "End stage renal failure with renal transplant"),
+                                      (ICD10CM, "Z94.0", "Kidney transplant status")), ago(days=700))
+    s.lab("mg", "2601-3", 0.55, ago(days=2)); s.lab("k", "2823-3", 3.2, ago(days=2))
+    out.append(s)
+
+    s = Scenario("esrd-no-dialysis", "Nakamura", "Kenji", "male", "1949-01-08",
+                 "ESRD coded (N18.6) but no dialysis condition, procedure or encounter; low Mg (no card)")
+    s.condition("esrd", concept((SNOMED, "46177005", "End-stage renal disease"),
+                                (ICD10CM, "N18.6", "End stage renal disease")), ago(days=300))
+    s.lab("mg", "2601-3", 0.52, ago(days=1))
+    out.append(s)
+
+    s = Scenario("dx-low-k-mg-missing", "Petrov", "Ivan", "male", "1962-07-19",
+                 "Haemodialysis, K 3.1 mmol/L and no magnesium result in 30 days")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=3))
+    s.lab("mg", "2601-3", 0.80, ago(days=45))  # outside the 30-day lookback: not usable
+    s.normal_panel(ago(hours=22), skip=("mg", "k")); s.lab("k", "2823-3", 3.1, ago(hours=22))
+    out.append(s)
+
+    s = Scenario("dx-hyperkalemia-critical", "Silva", "Marta", "female", "1955-12-03",
+                 "Haemodialysis, pre-dialysis K 6.8 mmol/L (critical)")
+    s.on_dialysis(); s.usual_sessions(ago(days=2, hours=20))
+    s.normal_panel(ago(days=3), skip=("k",)); s.lab("k", "2823-3", 5.1, ago(days=3))
+    s.lab("k", "51618-7", 6.8, ago(hours=2))
+    out.append(s)
+
+    s = Scenario("dx-low-ica", "Adeyemi", "Tunde", "male", "1960-02-27",
+                 "Haemodialysis, ionized Ca 1.02 mmol/L with normal Mg (total Ca also on file)")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=5))
+    s.normal_panel(ago(hours=30), skip=("ica",)); s.lab("ica", "1995-0", 1.02, ago(hours=30))
+    s.lab("total-ca", "17861-6", 8.9, ago(hours=30))
+    out.append(s)
+
+    s = Scenario("dx-cramp-post-session", "Kowalski", "Anna", "female", "1957-04-11",
+                 "Session ended 3 h ago; leg cramps documented; post-dialysis Mg 0.62 and K 3.3; no iCa or "
+                 "phosphate since the session")
+    s.on_dialysis(); s.usual_sessions(ago(hours=3))
+    s.lab("ica", "1995-0", 1.16, ago(days=2, hours=8)); s.lab("po4", "14879-1", 1.6, ago(days=2, hours=8))
+    s.lab("mg", "2601-3", 0.62, ago(hours=1)); s.lab("k", "29349-8", 3.3, ago(hours=1))
+    s.condition("cramp", CRAMP, ago(hours=2), category="encounter-diagnosis")
+    out.append(s)
+
+    s = Scenario("dx-spasm-normal-labs", "Brennan", "Liam", "male", "1968-08-16",
+                 "Spasm observed yesterday; every electrolyte in range since the last session (info work-up)")
+    s.on_dialysis(); s.usual_sessions(ago(hours=20))
+    s.normal_panel(ago(hours=18)); s.symptom("spasm", SPASM, ago(hours=17))
+    out.append(s)
+
+    s = Scenario("dx-aluminum-high", "Duarte", "Rosa", "female", "1948-10-05",
+                 "Haemodialysis, serum aluminium 85 µg/L and myoclonus")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=1)); s.normal_panel(ago(days=1))
+    s.lab("aluminum", "5574-9", 85, ago(days=20))
+    s.condition("myoclonus", concept((SNOMED, "17450006", "Myoclonus"), (ICD10CM, "G25.3", "Myoclonus")),
+                ago(days=10))
+    out.append(s)
+
+    s = Scenario("dx-aluminum-sources", "Whitfield", "George", "male", "1953-06-22",
+                 "Haemodialysis, serum aluminium 35 µg/L (find and remove sources)")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=4)); s.normal_panel(ago(days=1))
+    s.lab("aluminum", "5574-9", 35, ago(days=40))
+    out.append(s)
+
+    s = Scenario("dx-neuro-no-aluminum", "Oyelaran", "Funmi", "female", "1959-01-17",
+                 "Haemodialysis, speech disturbance coded, no aluminium level in 90 days")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=4)); s.normal_panel(ago(days=1))
+    s.lab("aluminum", "5574-9", 12, ago(days=200))
+    s.condition("speech", concept((SNOMED, "29164008", "Disturbance in speech"),
+                                  (ICD10CM, "R47.9", "Unspecified speech disturbances")), ago(days=6))
+    out.append(s)
+
+    s = Scenario("dx-tachycardia", "Jensen", "Mette", "female", "1964-03-09",
+                 "Haemodialysis, K 3.2 mmol/L with heart rate 118/min 3 h ago")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=6))
+    s.normal_panel(ago(hours=10), skip=("k",)); s.lab("k", "2823-3", 3.2, ago(hours=10))
+    s.lab("hr", "8867-4", 84, ago(hours=30)); s.lab("hr", "8867-4", 118, ago(hours=3)); s.lab("hr", "8867-4", 96, ago(hours=1))
+    out.append(s)
+
+    # ------------------------------------------------------------------ decoys: no card may fire
+    s = Scenario("decoy-urine-mg", "Alvarez", "Lucia", "female", "1961-09-28",
+                 "Decoy: low urine Mg and a dialysis-fluid ionized Ca; serum values normal")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2)); s.normal_panel(ago(days=1))
+    s.lab("urine-mg", "2598-1", 0.3, ago(hours=6))
+    s.lab("dialysate-ica", "46093-1", 0.9, ago(days=1, hours=3))
+    out.append(s)
+
+    s = Scenario("decoy-total-ca-only", "Novak", "Tomas", "male", "1956-02-14",
+                 "Decoy: low total calcium 7.2 mg/dL, no ionized Ca result")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2))
+    s.normal_panel(ago(days=1), skip=("ica",)); s.lab("total-ca", "17861-6", 7.2, ago(days=1))
+    out.append(s)
+
+    s = Scenario("decoy-entered-in-error", "Fischer", "Greta", "female", "1950-12-12",
+                 "Decoy: newest Mg 0.45 mmol/L entered in error; the valid Mg is 0.82")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2))
+    s.normal_panel(ago(days=2), skip=("mg",)); s.lab("mg", "2601-3", 0.82, ago(days=2))
+    s.lab("mg", "2601-3", 0.45, ago(hours=5), status="entered-in-error")
+    out.append(s)
+
+    s = Scenario("decoy-old-low-new-normal", "Costa", "Paulo", "male", "1963-05-30",
+                 "Decoy: Mg 0.55 five days ago, then 0.84 yesterday")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2))
+    s.lab("mg", "2601-3", 0.55, ago(days=5))
+    s.normal_panel(ago(days=1), skip=("mg",)); s.lab("mg", "2601-3", 0.84, ago(days=1))
+    out.append(s)
+
+    s = Scenario("decoy-mg-at-target", "Ibrahim", "Yusuf", "male", "1967-10-10",
+                 "Boundary: Mg exactly 0.70 mmol/L and K exactly 3.5 mmol/L (no card)")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2))
+    s.normal_panel(ago(days=1), skip=("mg", "k"))
+    s.lab("mg", "2601-3", 0.70, ago(days=1)); s.lab("k", "2823-3", 3.5, ago(days=1))
+    out.append(s)
+    return out
+
+
+# ---------------------------------------------------------------------- Synthea patient
+
+SYNTHEA_ID = "synthea-fletcher-dialysis"
+
+
+def synthea_bundle(source: Path) -> dict:
+    """Fletcher Hyatt's Synthea record as PUT entries with stable ids, plus dialysis and a low Mg.
+
+    Synthea ids (UUIDs) are kept; the Patient becomes Patient/synthea-fletcher-dialysis;
+    urn:uuid references are rewritten to Type/id. The record ends in 1997, so the scenario's "now"
+    is set a few days after its last entry; deceasedDateTime is removed (the demo needs a living
+    patient). Everything else is Synthea's data unchanged.
+    """
+    raw = json.loads(gzip.decompress(source.read_bytes()))
+    ids: dict[str, str] = {}
+    for entry in raw["entry"]:
+        res = entry["resource"]
+        rid = SYNTHEA_ID if res["resourceType"] == "Patient" else res["id"]
+        ids[entry["fullUrl"]] = f"{res['resourceType']}/{rid}"
+        res["id"] = rid
+    text = json.dumps(raw)
+    text = re.sub(r'"urn:uuid:[0-9a-f-]+"', lambda m: json.dumps(ids.get(m.group(0).strip('"'), m.group(0).strip('"'))),
+                  text)
+    raw = json.loads(text)
+    patient = next(e["resource"] for e in raw["entry"] if e["resource"]["resourceType"] == "Patient")
+    patient.pop("deceasedDateTime", None)
+    times = sorted(re.findall(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^"]*)"', text))
+    last = datetime.fromisoformat(times[-1].replace("Z", "+00:00")).astimezone(timezone.utc)
+    anchor = (last + timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
+
+    # Dialysis on top of the record, relative to the anchor.
+    global NOW
+    saved, NOW = NOW, anchor
+    try:
+        extra = Scenario(SYNTHEA_ID, "Hyatt", "Fletcher", "male", patient.get("birthDate", "1915-07-03"), "")
+        extra.entries.clear()
+        extra.on_dialysis(since=anchor - timedelta(days=150))
+        extra.usual_sessions(anchor - timedelta(days=1, hours=2))
+        extra.lab("mg", "2601-3", 0.58, anchor - timedelta(hours=20))
+        extra.lab("k", "2823-3", 4.6, anchor - timedelta(hours=20))
+        extra.lab("ica", "1995-0", 1.17, anchor - timedelta(hours=20))
+        added = extra.entries
+    finally:
+        NOW = saved
+
+    entries = []
+    for entry in raw["entry"]:
+        res = entry["resource"]
+        path = f"{res['resourceType']}/{res['id']}"
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'fixture:' + path)}",
+                        "resource": res, "request": {"method": "PUT", "url": path}})
+    for res in added:
+        path = f"{res['resourceType']}/{res['id']}"
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'fixture:' + path)}",
+                        "resource": res, "request": {"method": "PUT", "url": path}})
+    return {"resourceType": "Bundle", "id": f"fixture-{SYNTHEA_ID}", "type": "transaction",
+            "timestamp": ts(anchor), "entry": entries}
+
+
+def write(path: Path, bundle: dict) -> None:
+    data = json.dumps(bundle, indent=1, ensure_ascii=False) + "\n"
+    if len(data.encode()) > 2 * 1024 * 1024:
+        path = path.with_suffix(".json.gz")
+        path.write_bytes(gzip.compress(data.encode(), mtime=0))
+    else:
+        path.write_text(data, encoding="utf-8")
+    print(f"wrote {path.relative_to(ROOT)} ({len(bundle['entry'])} entries)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synthea", type=Path, help="Synthea transaction bundle (.json.gz) for Fletcher Hyatt")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for s in scenarios():
+        write(OUT / f"{s.pid}.json", s.bundle())
+    if args.synthea:
+        write(OUT / f"{SYNTHEA_ID}.json", synthea_bundle(args.synthea))
+
+
+if __name__ == "__main__":
+    main()

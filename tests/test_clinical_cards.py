@@ -1,0 +1,72 @@
+"""Card files of the clinical rules: present, complete, citing their source, summaries short enough."""
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from cds_service.clinical.rules import load_all
+from cds_service.hooks.cards import fill
+
+from _clinical_builders import cards
+
+RULES = load_all()
+# data-unavailable is a data notice, not clinical guidance; the clinical rules are what these tests are about.
+PATIENT_VIEW_RULES = sorted(r for r, rule in RULES.items() if "patient-view" in rule.hooks and r != "data-unavailable")
+
+
+def test_every_rule_has_one_card_file():
+    cards().require(RULES)
+
+
+@pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
+def test_card_placeholders_match_what_the_rule_provides(rule_id):
+    card = cards().files[rule_id]
+    assert set(card.data.get("placeholders") or {}) == set(RULES[rule_id].provides)
+
+
+@pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
+def test_summaries_are_short_with_the_longest_values(rule_id):
+    card = cards().files[rule_id]
+    longest = card.data.get("placeholders") or {}
+    blocks = [card.data, *(card.data.get("variants") or {}).values()]
+    for block in blocks:
+        if "summary" in block:
+            text = fill(block["summary"], longest)
+            assert len(text) < 140, (rule_id, len(text), text)
+            assert "(not available)" not in text
+
+
+@pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
+def test_cards_cite_a_source(rule_id):
+    data = cards().files[rule_id].data
+    assert data["source"]["label"] and data["source"]["url"].startswith("https://")
+    details = [data["detail"], *(v.get("detail", "") for v in (data.get("variants") or {}).values())]
+    for detail in details:
+        if detail:
+            assert "Source:" in detail, rule_id
+
+
+@pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
+def test_thresholds_the_rule_reads_are_in_its_card(rule_id):
+    source = inspect.getsource(inspect.getmodule(RULES[rule_id].fn))
+    fn_source = inspect.getsource(RULES[rule_id].fn)
+    keys = set(re.findall(r'(?:ctx\.params|\bp)\[\s*"(\w+)"\s*\]', fn_source))
+    keys |= set(re.findall(r'(?:ctx\.params|\bp)\.get\(\s*"(\w+)"', fn_source))
+    if "f\"{analyte}_low_mmol_l\"" in source and rule_id == "spasm-workup":
+        keys |= {f"{a}_{side}_mmol_l" for a in ("mg", "ica", "k", "po4") for side in ("low", "high")}
+    assert keys <= set(cards().files[rule_id].thresholds), sorted(keys - set(cards().files[rule_id].thresholds))
+
+
+def test_cards_that_override_the_seed_say_so():
+    for rule_id in ("aluminum-toxicity", "magnesium-first", "spasm-workup"):
+        text = str(cards().files[rule_id].data)
+        assert "seed" in text and "reference" in text, rule_id
+    assert cards().files["aluminum-toxicity"].thresholds["al_warning_ug_l"] == 60
+
+
+def test_suggesting_rules_have_suggestion_text_and_any_selection_for_the_panel():
+    for rule_id in ("magnesium-first", "spasm-workup", "aluminum-toxicity"):
+        assert "order-lab" in cards().files[rule_id].data["suggestions"]
+    assert cards().files["spasm-workup"].data["selectionBehavior"] == "any"

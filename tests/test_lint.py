@@ -1,0 +1,260 @@
+"""Card-file linter: the real CLI over cards/ (as CI runs it), and one broken file per check."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cds_service.cli import main
+from helpers import REPO
+
+# A valid card for the registered rule `hypomagnesemia`. Line numbers matter to the tests below.
+GOOD = textwrap.dedent("""\
+    rule: hypomagnesemia
+    title: Hypomagnesemia in a dialysis patient
+    indicator: warning
+    thresholds:
+      mg_low_mmol_l: 0.70
+    placeholders:
+      mg: "< 0.50 mmol/L (1.22 mg/dL)"
+      mg_time: "2026-11-24 23:59 UTC (29 d 23 h ago)"
+      threshold: "0.70 mmol/L"
+    summary: "Low magnesium {mg} on dialysis"
+    detail: |
+      **Magnesium {mg}**, taken {mg_time}.
+
+      Target is at least {threshold}.
+    source:
+      label: "Reference"
+      url: https://example.org/reference
+    links:
+      - label: "More"
+        url: https://example.org/more
+    overrideReasons:
+      - code: not-clinically-relevant
+        display: Not clinically relevant
+    """)
+
+
+def lint_text(tmp_path, capsys, text: str, name: str = "hypomagnesemia.yaml") -> tuple[int, list[str]]:
+    folder = tmp_path / "cards"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text)
+    code = main(["cards", "lint", str(folder)])
+    out = capsys.readouterr().out
+    return code, [line for line in out.splitlines() if line.strip()]
+
+
+def only_problem(lines: list[str], tmp_path, name: str = "hypomagnesemia.yaml") -> tuple[int, str]:
+    assert len(lines) == 1, lines
+    prefix = f"{tmp_path / 'cards' / name}:"
+    assert lines[0].startswith(prefix), lines[0]
+    line, _, message = lines[0][len(prefix):].partition(": ")
+    return int(line), message
+
+
+def test_the_real_card_files_pass_through_the_real_cli():
+    proc = subprocess.run([sys.executable, "-m", "cds_service.cli", "cards", "lint", str(REPO / "cards")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert "card file(s) checked: OK" in proc.stderr
+
+
+def test_cli_without_path_lints_the_configured_folder(capsys, monkeypatch, tmp_path):
+    (tmp_path / "hypomagnesemia.yaml").write_text(GOOD.replace("indicator: warning", "indicator: loud"))
+    monkeypatch.setenv("CDS_CARDS_DIR", str(tmp_path))
+    assert main(["cards", "lint"]) == 1
+    assert f"{tmp_path / 'hypomagnesemia.yaml'}:3: indicator 'loud' is not valid" in capsys.readouterr().out
+
+
+def test_a_good_file_passes(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD)
+    assert (code, lines) == (0, [])
+
+
+def test_summary_too_long_with_the_longest_example_values(tmp_path, capsys):
+    long_value = "< 0.50 mmol/L (1.22 mg/dL) " + "x" * 100
+    text = GOOD.replace('mg: "< 0.50 mmol/L (1.22 mg/dL)"', f'mg: "{long_value}"')
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 10
+    assert message.startswith("summary is 153 characters with the longest example values; it must stay under 140")
+
+
+def test_summary_short_as_written_but_long_once_filled_is_caught_in_variants_too(tmp_path, capsys):
+    text = GOOD + textwrap.dedent("""\
+        variants:
+          info:
+            indicator: info
+            summary: "{mg} {mg} {mg} {mg} {mg} {mg}"
+        """)
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 27
+    assert message.startswith("variants.info.summary is 161 characters")
+
+
+def test_placeholder_the_rule_does_not_provide(tmp_path, capsys):
+    text = GOOD.replace("Target is at least {threshold}.", "Target is at least {threshold}; potassium {k}.")
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 14  # the line inside the | block
+    from cds_service.clinical.rules import load_all
+    available = ", ".join(sorted(load_all()["hypomagnesemia"].provides))
+    assert message == f"detail: placeholder {{k}} is not provided by rule 'hypomagnesemia' (available: {available})"
+
+
+def test_placeholder_used_without_an_example(tmp_path, capsys):
+    text = GOOD.replace('  mg_time: "2026-11-24 23:59 UTC (29 d 23 h ago)"\n', "")
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 11
+    assert message == ("detail: placeholder {mg_time} has no example value under placeholders: "
+                       "(give its longest realistic value)")
+
+
+def test_example_for_a_placeholder_the_rule_does_not_provide(tmp_path, capsys):
+    text = GOOD.replace('  threshold: "0.70 mmol/L"\n', '  threshold: "0.70 mmol/L"\n  k: "2.9 mmol/L"\n')
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 10
+    assert message.startswith("placeholders.k: rule 'hypomagnesemia' provides no placeholder 'k'")
+
+
+def test_suggestion_text_may_use_its_kind_parameters_but_not_others(tmp_path, capsys):
+    text = GOOD + textwrap.dedent("""\
+        suggestions:
+          order-lab:
+            label: "Order {display}"
+            description: "Order {display} ({loinc}) for {medication}"
+        """)
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 27
+    assert message.startswith("suggestions.order-lab.description: placeholder {medication} is not provided")
+
+
+def test_broken_template_braces(tmp_path, capsys):
+    text = GOOD.replace('summary: "Low magnesium {mg} on dialysis"', 'summary: "Low magnesium {mg on dialysis"')
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 10
+    assert message.startswith("summary: broken template")
+
+
+def test_source_url_missing(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("  url: https://example.org/reference\n", ""))
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 15
+    assert message == "source.url is missing: cite the reference the card rests on"
+
+
+def test_source_label_empty(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace('label: "Reference"', 'label: ""'))
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 16
+    assert message == "source.label is missing or empty"
+
+
+def test_source_missing_entirely(tmp_path, capsys):
+    text = GOOD.replace("source:\n  label: \"Reference\"\n  url: https://example.org/reference\n", "")
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 1
+    assert message.startswith("source is missing")
+
+
+def test_topic_code_must_be_a_registered_rule(tmp_path, capsys):
+    text = GOOD.replace("rule: hypomagnesemia", "rule: hypomagnesaemia")
+    code, lines = lint_text(tmp_path, capsys, text, name="hypomagnesaemia.yaml")
+    line, message = only_problem(lines, tmp_path, name="hypomagnesaemia.yaml")
+    assert code == 1 and line == 1
+    assert message.startswith("rule 'hypomagnesaemia' is not a registered rule")
+    assert "hypomagnesemia" in message  # names the rules that do exist
+
+
+def test_file_name_must_match_the_rule(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD, name="low-mg.yaml")
+    line, message = only_problem(lines, tmp_path, name="low-mg.yaml")
+    assert code == 1 and line == 1
+    assert message == "file name 'low-mg.yaml' does not match rule 'hypomagnesemia' (expected hypomagnesemia.yaml)"
+
+
+@pytest.mark.parametrize("where,old,new,line", [
+    ("indicator", "indicator: warning", "indicator: urgent", 3),
+    ("variants.info.indicator", "", "variants:\n  info:\n    indicator: hard-stop\n", 26),
+])
+def test_indicator_must_be_valid(tmp_path, capsys, where, old, new, line):
+    text = GOOD.replace(old, new) if old else GOOD + new
+    code, lines = lint_text(tmp_path, capsys, text)
+    got_line, message = only_problem(lines, tmp_path)
+    assert code == 1 and got_line == line
+    assert message.startswith(f"{where} '") and message.endswith("is not valid (use one of: info, warning, critical)")
+
+
+def test_link_url_must_be_absolute_http(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("url: https://example.org/more", "url: www.example.org"))
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 20
+    assert message == "links[0].url must be an absolute http(s) URL, got 'www.example.org'"
+
+
+def test_app_context_only_on_smart_links(tmp_path, capsys):
+    text = GOOD.replace("    url: https://example.org/more\n",
+                        "    url: https://example.org/more\n    appContext: \"patient=1\"\n")
+    code, lines = lint_text(tmp_path, capsys, text)
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 21
+    assert message == "links[0].appContext is only allowed on smart links (type: smart)"
+    smart = text.replace("    appContext:", "    type: smart\n    appContext:")
+    assert lint_text(tmp_path, capsys, smart) == (0, [])
+
+
+def test_schema_unknown_key(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("title:", "tittle:"))
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 1
+    assert message.startswith("schema: card file: Additional properties are not allowed ('tittle' was unexpected)")
+
+
+def test_schema_wrong_type_points_at_the_key(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("mg_low_mmol_l: 0.70", "mg_low_mmol_l: [0.70]"))
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 5
+    assert message.startswith("schema: thresholds.mg_low_mmol_l: [0.7] is not of type")
+
+
+def test_yaml_syntax_error_has_its_line(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace('label: "Reference"', 'label: "Reference'))
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line >= 16
+    assert message.startswith("not valid YAML")
+
+
+def test_duplicate_keys_are_reported(tmp_path, capsys):
+    code, lines = lint_text(tmp_path, capsys, GOOD + 'summary: "Another summary"\n')
+    line, message = only_problem(lines, tmp_path)
+    assert code == 1 and line == 24
+    assert message == "duplicate key 'summary' (the later one silently wins)"
+
+
+def test_two_files_for_one_rule(tmp_path, capsys):
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    (folder / "hypomagnesemia.yaml").write_text(GOOD)
+    (folder / "hypomagnesemia.yml").write_text(GOOD)
+    assert main(["cards", "lint", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "already has a card file" in out and "file name 'hypomagnesemia.yml'" not in out
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path, capsys):
+    text = (GOOD.replace("indicator: warning", "indicator: urgent")
+                .replace("url: https://example.org/more", "url: ftp://example.org/more")
+                .replace("{threshold}.", "{threshold} {k}."))
+    code, lines = lint_text(tmp_path, capsys, text)
+    assert code == 1
+    assert [int(line.split(":")[1]) for line in lines] == [3, 14, 20]

@@ -1,0 +1,289 @@
+"""Card preview in a real browser: headless Chromium against the service running under gunicorn.
+
+Chromium is driven over the DevTools protocol with a small websocket client written here (stdlib only).
+Skipped, with a message, where Chromium is not installed; under CI=true a missing Chromium is a failure.
+Screenshots go to test-artifacts/.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import yaml
+
+from helpers import PV, REPO, hook_request, save_artifact
+from live import start_service, stop_service
+
+pytestmark = [pytest.mark.browser, pytest.mark.fhir_server]
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--window-size=1280,1800",
+                  "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
+
+
+def _require_or_skip(reason: str):
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+def chromium_executable() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+# ------------------------------------------------------------------------------ a minimal DevTools client
+
+class DevTools:
+    """Just enough of RFC 6455 (client side, text frames) to speak the Chrome DevTools protocol."""
+
+    def __init__(self, ws_url: str, timeout: float = 30.0):
+        parts = urlsplit(ws_url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+                           f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("DevTools closed the connection during the handshake")
+            head += chunk
+        status = head.split(b"\r\n", 1)[0]
+        if b" 101 " not in status:
+            raise ConnectionError(f"DevTools refused the websocket: {status!r}")
+        self.buffer = head.split(b"\r\n\r\n", 1)[1]
+        self.next_id = 0
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("DevTools closed the connection")
+            self.buffer += chunk
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        header = bytes([0x80 | opcode])
+        n = len(payload)
+        if n < 126:
+            header += bytes([0x80 | n])
+        elif n < 65536:
+            header += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            header += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def _message(self) -> dict:
+        data = b""
+        while True:
+            b0, b1 = self._read(2)
+            opcode, n = b0 & 0x0F, b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read(8))[0]
+            if b1 & 0x80:
+                mask = self._read(4)
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self._read(n)))
+            else:
+                payload = self._read(n)
+            if opcode == 0x9:  # ping
+                self._send_frame(0xA, payload)
+                continue
+            if opcode == 0x8:
+                raise ConnectionError("DevTools closed the websocket")
+            data += payload
+            if b0 & 0x80:
+                return json.loads(data)
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        my_id = self.next_id
+        self._send_frame(0x1, json.dumps({"id": my_id, "method": method, "params": params}).encode())
+        while True:
+            msg = self._message()
+            if msg.get("id") == my_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def evaluate(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise TimeoutError(f"page never satisfied: {expression}")
+
+    def screenshot(self, clip_selector: str | None = None) -> bytes:
+        params: dict = {"format": "png", "captureBeyondViewport": True}
+        if clip_selector:
+            box = self.evaluate(f"(() => {{ const r = document.querySelector({json.dumps(clip_selector)})"
+                                ".getBoundingClientRect(); return {x: r.left + scrollX, y: r.top + scrollY, "
+                                "width: r.width, height: r.height}; })()")
+            params["clip"] = {**box, "scale": 1}
+        else:
+            height = self.evaluate("document.documentElement.scrollHeight")
+            params["clip"] = {"x": 0, "y": 0, "width": 1280, "height": min(int(height), 8000), "scale": 1}
+        return base64.b64decode(self.call("Page.captureScreenshot", **params)["data"])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    exe = chromium_executable()
+    if exe is None:
+        _require_or_skip("Chromium is not installed (Debian: apt-get install chromium); browser tests skipped")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Chromium did not start: {proc.stderr.read().decode(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        page = next(t for t in targets if t.get("type") == "page")
+        tools = DevTools(page["webSocketDebuggerUrl"])
+        tools.call("Page.enable")
+        tools.call("Emulation.setDeviceMetricsOverride", width=1280, height=1800, deviceScaleFactor=1, mobile=False)
+        yield tools
+        tools.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def preview_service(fhir_server, tmp_path_factory):
+    service = start_service(tmp_path_factory.mktemp("preview-service"),
+                            {"CDS_PREVIEW": "true", "CDS_ALLOWED_FHIR_SERVERS": fhir_server.base_url})
+    yield service
+    stop_service(service)
+
+
+READ_SCENARIOS = """
+[...document.querySelectorAll('section.scenario')].map(s => ({
+  key: s.dataset.scenario,
+  service: s.dataset.service,
+  request: s.querySelector('pre.request').textContent,
+  noCards: !!s.querySelector('.sidebar .no-cards'),
+  cards: [...s.querySelectorAll('.sidebar article.card')].map(c => ({
+    summary: c.querySelector('.card-summary').textContent,
+    indicator: c.dataset.indicator,
+    topic: c.dataset.topic,
+    colour: getComputedStyle(c).borderLeftColor,
+    detailHtml: c.querySelector('.card-detail') ? c.querySelector('.card-detail').innerHTML : '',
+    source: c.querySelector('.source a') ? c.querySelector('.source a').href : '',
+    links: [...c.querySelectorAll('.card-links a')].map(a => a.href),
+    suggestions: [...c.querySelectorAll('.suggestion > summary')].map(x => x.textContent.trim()),
+    reasons: [...c.querySelectorAll('.override option')].filter(o => o.value).map(o => o.textContent),
+  })),
+}))
+"""
+
+
+def test_preview_page_draws_the_scenarios_cards_in_chromium(chromium, preview_service):
+    chromium.call("Page.navigate", url=preview_service.base_url + "/preview")
+    chromium.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.ready === 'true'")
+    scenarios = {s["key"]: s for s in chromium.evaluate(READ_SCENARIOS)}
+    shot = save_artifact("preview-page.png", chromium.screenshot())
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"patient-view/dx-low-mg", "patient-view/no-dialysis"} <= set(scenarios)
+
+    # Every scenario's sidebar shows exactly the cards the real endpoint gives for the same request.
+    drawn_with_cards = 0
+    for key, scenario in scenarios.items():
+        answer = preview_service.post(f"/cds-services/{scenario['service']}", json.loads(scenario["request"]))
+        assert answer.status_code == 200, (key, answer.text)
+        expected = [(c["summary"], c["indicator"], c["source"]["topic"]["code"]) for c in answer.json()["cards"]]
+        drawn = [(c["summary"], c["indicator"], c["topic"]) for c in scenario["cards"]]
+        assert drawn == expected, key
+        assert scenario["noCards"] == (not expected), key
+        drawn_with_cards += bool(drawn)
+    assert drawn_with_cards >= 1
+
+    card = scenarios["patient-view/dx-low-mg"]["cards"][0]
+    card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
+    assert card["topic"] == "hypomagnesemia" and card["indicator"] == "warning"
+    assert card["colour"] == "rgb(179, 107, 0)"  # the warning colour of the sidebar
+    assert "<strong>Latest serum magnesium:" in card["detailHtml"] and "<li>" in card["detailHtml"]
+    assert card["source"] == card_file["source"]["url"]
+    assert card["links"] == [link["url"] for link in card_file["links"]]
+    assert card["reasons"] == [r["display"] for r in card_file["overrideReasons"]]
+    assert scenarios["patient-view/no-dialysis"]["cards"] == []
+
+
+def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, preview_service, fhir_server):
+    chromium.call("Page.navigate", url=preview_service.base_url + "/preview")
+    chromium.wait_for("document.body && document.body.dataset.ready === 'true'")
+    # fhirServer mode: the service fetches the patient from the FHIR server itself (nothing prefetched).
+    body = hook_request(PV, "dx-low-mg", fhir_server=fhir_server.base_url, token=fhir_server.token)
+    chromium.evaluate(f"document.querySelector('#request').value = {json.dumps(json.dumps(body, indent=2))}; "
+                      "document.querySelector('#send').click(); true")
+    chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
+    cards = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => "
+                              "({topic: c.dataset.topic, indicator: c.dataset.indicator, "
+                              "summary: c.querySelector('.card-summary').textContent}))")
+    # dx-low-mg: low Mg drawn before a session that ended 2 h ago
+    assert [c["topic"] for c in cards] == ["hypomagnesemia", "post-dialysis-monitoring"]
+    assert cards[0]["summary"].startswith("Low magnesium 0.53 mmol/L")
+    assert chromium.evaluate("document.querySelector('#status').textContent").startswith("HTTP 200")
+    shot = save_artifact("preview-request-box.png", chromium.screenshot("#try"))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # An error answer (here: wrong hook for the chosen service) is drawn as an error, not as "no cards".
+    chromium.evaluate("document.querySelector('#service').value = 'dialysis-electrolytes-order-sign'; "
+                      "document.querySelector('#send').click(); true")
+    chromium.wait_for("document.querySelector('#result').dataset.state === 'done' && "
+                      "document.querySelector('#status').textContent.startsWith('HTTP 400')")
+    assert "order-sign" in chromium.evaluate("document.querySelector('#result .error-box').textContent")
+
+    # Not JSON at all: refused in the page.
+    chromium.evaluate("document.querySelector('#request').value = '{not json'; "
+                      "document.querySelector('#send').click(); true")
+    chromium.wait_for("document.querySelector('#result').dataset.state === 'error'")
+    assert "not valid JSON" in chromium.evaluate("document.querySelector('#result').textContent")
+
+
+def test_edit_button_loads_a_scenario_request(chromium, preview_service):
+    chromium.call("Page.navigate", url=preview_service.base_url + "/preview")
+    chromium.wait_for("document.body && document.body.dataset.ready === 'true'")
+    chromium.evaluate("document.querySelector('button.load-request[data-scenario=\"patient-view/dx-low-mg\"]')"
+                      ".click(); document.querySelector('#send').click(); true")
+    chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
+    topics = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => c.dataset.topic)")
+    assert topics == ["hypomagnesemia", "post-dialysis-monitoring"]
+    assert chromium.evaluate("document.querySelector('#service').value") == PV
+

@@ -1,0 +1,62 @@
+"""Every demo fixture against the real FHIR server (sekmet), in fetch mode and in EHR-prefetch mode.
+
+The server is loaded with the fixtures shifted to the real clock (tests/conftest.py); the service runs
+under gunicorn with the real clock. Expected cards come from fhir_fixtures/expected-cards.json, the
+same table the in-process prefetch tests use.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from cds_service import fixtures
+from cds_service.hooks.prefetch import render_template, token_values
+from cds_service.services import SERVICES
+from helpers import PV, assert_valid_response, hook_request
+
+pytestmark = pytest.mark.fhir_server
+
+EXPECTED = {k: [tuple(x) for x in v] for k, v in json.loads(
+    (fixtures.FIXTURES_DIR / "expected-cards.json").read_text()).items() if not k.startswith("_")}
+
+
+def _cards(resp) -> list[tuple[str, str]]:
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert_valid_response(body)
+    return [(c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"]]
+
+
+def _ehr_prefetch(fhir_server, context: dict) -> dict:
+    out = {}
+    for name, key in SERVICES[PV].prefetch.items():
+        url = f"{fhir_server.base_url}/{render_template(key.template, token_values(context))}"
+        resp = requests.get(url, headers=fhir_server.headers(), timeout=15)
+        assert resp.status_code == 200, (name, resp.text[:500])
+        out[name] = resp.json()
+    return out
+
+
+@pytest.mark.parametrize("fixture", sorted(EXPECTED))
+def test_fetch_mode_cards(live_service, fhir_server, fixture):
+    body = hook_request(PV, fixture, fhir_server=fhir_server.base_url, token=fhir_server.token)
+    assert _cards(live_service.post(f"/cds-services/{PV}", body)) == EXPECTED[fixture]
+
+
+@pytest.mark.parametrize("fixture", ["dx-cramp-post-session", "dx-tachycardia", "dx-neuro-no-aluminum",
+                                     "decoy-entered-in-error", "esrd-transplant", "synthea-fletcher-dialysis"])
+def test_ehr_prefetch_mode_matches_fetch_mode(live_service, fhir_server, fixture):
+    body = hook_request(PV, fixture)
+    body["prefetch"] = _ehr_prefetch(fhir_server, body["context"])
+    assert _cards(live_service.post(f"/cds-services/{PV}", body)) == EXPECTED[fixture]
+
+
+def test_fetch_mode_cramp_suggestions(live_service, fhir_server):
+    body = hook_request(PV, "dx-cramp-post-session", fhir_server=fhir_server.base_url, token=fhir_server.token)
+    data = live_service.post(f"/cds-services/{PV}", body).json()
+    [card] = [c for c in data["cards"] if c["source"]["topic"]["code"] == "spasm-workup"]
+    assert card["selectionBehavior"] == "any"
+    assert [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]] == [
+        "1995-0", "2777-1"]
