@@ -50,7 +50,7 @@ def measure(n_obs: int, calls: int) -> dict:
         return outcome, timings
 
     outcome, _ = once()
-    assert outcome.fired == ["hypomagnesemia"], outcome.fired
+    assert "hypomagnesemia" in outcome.fired, outcome.fired
     for _ in range(20):
         once()
     samples, stages = [], {}

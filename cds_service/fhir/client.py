@@ -1,8 +1,11 @@
 """FHIR HTTP client: pooled session, Bearer auth, allowlist, deadline, paging caps, fault handling.
 
 Every failure becomes a ``FhirError`` with a short machine-readable ``kind``; nothing
-here raises anything else to the caller, and no call outlives the deadline by more
-than one socket timeout slice.
+here raises anything else to the caller. Each call is bounded as a whole (not only per
+socket read): a watchdog shuts the call's socket when its time is up, so a server that
+trickles bytes cannot keep it alive. The fetch wave sends all of a hook's queries at
+once and returns when the overall deadline (less a small reserve for building the cards)
+passes, whatever is still in flight.
 """
 from __future__ import annotations
 

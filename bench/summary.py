@@ -1,0 +1,69 @@
+"""Print every benchmark result beside its target, from bench/results/*.json (a table for docs/performance.md)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows() -> list[tuple[str, str, str, str]]:
+    out = []
+    lat = load("latency")
+    if lat:
+        for run in lat["runs"]:
+            out.append((f"1. in-process latency, {run['observations']:,} observations",
+                        f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms",
+                        f"p99 <= {run['target_p99_ms']:g} ms", "met" if run["passed"] else "MISSED"))
+    thr = load("throughput")
+    if thr:
+        out.append(("2. HTTP throughput vs bare Flask (gunicorn, 2 workers)",
+                    f"{thr['service_rps']:.0f} vs {thr['bare_rps']:.0f} req/s = {thr['ratio']:.3f}x",
+                    ">= 0.6x", "met" if thr["passed"] else "MISSED"))
+    fm = load("fetch_mode")
+    if fm:
+        out.append(("3. fetch mode, stub +50 ms per request",
+                    f"hook {fm['hook_wall_median_ms']:.1f} ms / slowest query {fm['slowest_single_ms']:.1f} ms "
+                    f"= {fm['ratio']:.2f}x (fetch stage {fm['fetch_stage_median_ms']:.1f} ms)",
+                    "<= 1.2x", "met" if fm["passed"] else "MISSED"))
+    hung = load("hung")
+    if hung:
+        out.append(("4. hung FHIR server, 100 calls", f"max {hung['max_ms']:.0f} ms, {hung['over_limit']} over",
+                    f"every call <= {hung['limit_ms']} ms", "met" if hung["passed"] else "MISSED"))
+    soak = load("soak")
+    if soak:
+        peak = max(soak["peak_rss_mb"].values())
+        out.append(("5a. peak RSS per worker, mixed load (soak)", f"{peak:.0f} MB", "<= 120 MB",
+                    "met" if soak["peak_rss_ok"] else "MISSED"))
+    rss = load("rss")
+    if rss:
+        out.append(("5b. peak RSS per worker, near-cap 5 MB bodies + 5,000-entry Bundles",
+                    f"{rss['max_peak_rss_mb']:.0f} MB", "<= 120 MB", "met" if rss["passed"] else "MISSED"))
+    if soak:
+        growth = ", ".join(f"{g:+.1f}" for g in soak["rss_growth_mb"].values())
+        out.append((f"soak {soak['seconds']:.0f} s at {soak['rate_per_s']:g} req/s",
+                    f"{soak['errors']} errors of {soak['sent']}; RSS change {growth} MB",
+                    "0 errors, RSS flat (+-10 MB)", "met" if soak["passed"] else "MISSED"))
+    fz = load("schemathesis")
+    if fz:
+        out.append(("schemathesis against the live service", f"{fz['cases']} cases, {fz['server_errors']} 5xx, "
+                    f"{fz['failure_count']} failures", ">= 1000 cases, 0 5xx, 4xx all OperationOutcome",
+                    "met" if fz["passed"] else "MISSED"))
+    return out
+
+
+def main() -> int:
+    table = ["| Benchmark | Result | Target | |", "| --- | --- | --- | --- |"]
+    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows()]
+    print("\n".join(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
