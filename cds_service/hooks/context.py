@@ -136,6 +136,8 @@ class _Candidate:
 def _session_candidates(procedures: list[dict], encounters: list[dict]) -> list[_Candidate]:
     found = []
     for raw in procedures:
+        if not isinstance(raw.get("status", ""), str):
+            continue  # status is a required code: the resource cannot validate, so it can never count
         if raw.get("status") in _PROCEDURE_SKIP_STATUS or not (_raw_pairs(raw.get("code"))
                                                                & codes.DIALYSIS_PROCEDURES):
             continue
@@ -143,6 +145,8 @@ def _session_candidates(procedures: list[dict], encounters: list[dict]) -> list[
         latest = None if any(t is None for t in times) else max(times, default=None)
         found.append(_Candidate("Procedure", raw, latest))
     for raw in encounters:
+        if not isinstance(raw.get("status", ""), str):
+            continue
         if raw.get("status") in _ENCOUNTER_SKIP_STATUS or not (_raw_pairs(raw.get("type"))
                                                                & codes.DIALYSIS_ENCOUNTER_TYPES):
             continue
@@ -194,7 +198,9 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
     context = request.get("context") or {}
     raw_obs: list[dict] = []
     for key in OBSERVATION_KEYS:
-        raw_obs.extend(bundle_resources(data.get(key), "Observation"))
+        # a status that is not a string can never be a counted status (and must not reach a set lookup)
+        raw_obs.extend(r for r in bundle_resources(data.get(key), "Observation")
+                       if isinstance(r.get("status"), (str, type(None))))
     panel = labs.build_panel(raw_obs, _parse_observation)
 
     raw_conditions = bundle_resources(data.get("conditions"), "Condition")

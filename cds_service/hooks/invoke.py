@@ -54,7 +54,12 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
     notes: list[str] = []
     with timings.stage("snapshot"):
         from .context import build_snapshot  # local import keeps module import light for the linter CLI
-        snapshot = build_snapshot(service.hook, body, resolved, now, lookback, notes)
+        try:
+            snapshot = build_snapshot(service.hook, body, resolved, now, lookback, notes)
+        except Exception:  # a shape of FHIR data nobody foresaw: refuse this request, never a 500
+            log.exception("the snapshot could not be built from this request's FHIR data")
+            raise HookError(422, "processing", "The FHIR data in the request could not be processed; "
+                                               "no checks ran.") from None
     with timings.stage("rules"):
         findings = run_rules(service.hook, snapshot, cards.thresholds(), only=service.rules)
     with timings.stage("render"):
