@@ -68,3 +68,19 @@ def test_ten_thousand_feedback_items_from_eight_threads_survive_a_kill_and_resta
     finally:
         stop_service(restarted)
     assert _count_in_fresh_process(restarted.feedback_db)["count"] == ITEMS + 1
+
+
+def test_many_processes_opening_a_new_feedback_database_at_once(tmp_path):
+    """gunicorn starts its workers together and each opens the (new) SQLite file: none may fail to boot."""
+    code = ("import sys, time\nfrom cds_service.hooks.feedback import FeedbackStore\n"
+            "start = float(sys.argv[2])\nwhile time.time() < start: time.sleep(0.001)\n"
+            "s = FeedbackStore(sys.argv[1])\nprint(s.ping())\n")
+    for attempt in range(5):
+        db = tmp_path / f"fresh-{attempt}.sqlite3"
+        import time as _time
+        start = _time.time() + 1.5  # every process past its imports, then all open the file together
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(db), str(start)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        outcomes = [p.communicate(timeout=120) for p in procs]
+        failed = [err[-400:] for (out, err), p in zip(outcomes, procs) if p.returncode != 0 or "True" not in out]
+        assert failed == [], failed

@@ -74,10 +74,35 @@ def make_engine(setting: str) -> Engine:
     return engine
 
 
+def _sqlite_file(setting: str) -> Path | None:
+    url = database_url(setting)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        return Path(url[len("sqlite:///"):]).expanduser()
+    return None
+
+
+def create_schema(engine: Engine, setting: str) -> None:
+    """Create the tables. gunicorn workers start together and may all open a new SQLite file at once; switching
+    it to WAL then fails with "database is locked" in all but one, so the first connection and the schema are
+    set up under an exclusive file lock (one worker at a time; the others find it done)."""
+    path = _sqlite_file(setting)
+    if path is None:
+        metadata.create_all(engine)
+        return
+    import fcntl
+
+    with open(f"{path}.init-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            metadata.create_all(engine)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class FeedbackStore:
     def __init__(self, setting: str):
         self.engine = make_engine(setting)
-        metadata.create_all(self.engine)
+        create_schema(self.engine, setting)
         self._queue: queue.Queue = queue.Queue(maxsize=10000)
         self._writer = threading.Thread(target=self._write_issued, name="issued-cards-writer", daemon=True)
         self._writer.start()
