@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -122,7 +123,7 @@ def _json_body() -> Any:
     if not raw.strip():
         raise HookError(400, "invalid", "The request body is empty.")
     depth_limit = ext().cfg["CDS_MAX_JSON_DEPTH"]
-    if _nesting_depth(raw) > depth_limit:
+    if _nesting_depth(raw, depth_limit) > depth_limit:
         raise HookError(400, "invalid", f"The request body is nested deeper than {depth_limit} levels.")
     try:
         return json.loads(raw)
@@ -130,27 +131,27 @@ def _json_body() -> Any:
         raise HookError(400, "invalid", f"The request body is not valid JSON: {str(exc)[:120]}") from None
 
 
-def _nesting_depth(raw: bytes) -> int:
-    """Deepest bracket nesting outside strings, computed without parsing (so it cannot blow the stack)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # "unrolled": no backtracking per character
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_INNERMOST_PAIRS = re.compile(rb"[\[{][\]}]")
+
+
+def _nesting_depth(raw: bytes, limit: int = 1 << 30) -> int:
+    """Deepest bracket nesting outside strings, without parsing (so it cannot blow the stack).
+
+    Strings are blanked and everything but brackets deleted (both in C); then each pass removes the
+    innermost bracket pairs, so the number of passes is the depth. Stops counting past ``limit``.
+    Unbalanced brackets are left for the JSON parser to report.
+    """
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    depth = 0
+    while brackets and depth <= limit:
+        shorter = _INNERMOST_PAIRS.sub(b"", brackets)
+        if len(shorter) == len(brackets):
+            break
+        brackets = shorter
+        depth += 1
+    return depth
 
 
 # ---------------------------------------------------------------------- views

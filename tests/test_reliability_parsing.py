@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.clinical import dialysis, labs
+from cds_service.clinical import codes, dialysis, labs
+from cds_service.clinical.dialysis import pairs
 from cds_service.fhir.parse import bundle_resources, lenient, parse_all
 from cds_service.hooks import context as ctx_mod
 from cds_service.hooks.prefetch import Resolved
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from history import patient_history  # noqa: E402
+
+
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 SNOMED = "http://snomed.info/sct"
@@ -51,7 +54,8 @@ def assert_same(prefetch: dict):
     snap = optimised(prefetch)
     assert snap.dialysis == status
     assert snap.labs.results == panel.results
-    assert list(snap.conditions) == conditions
+    # the snapshot keeps only the Conditions some rule can read; every other one is ignored by every rule
+    assert list(snap.conditions) == [c for c in conditions if codes.condition_read_by_rules(pairs(c.code))]
     assert list(snap.symptom_observations) == symptoms
 
 
@@ -170,6 +174,11 @@ def test_long_history_validates_few_resources():
     prefetch = patient_history(5000, NOW)
     snap = optimised(prefetch)
     n_conditions = len(prefetch["conditions"]["entry"])
-    assert snap.conditions.parsed_count < n_conditions // 10  # only dialysis/ESRD/transplant codes so far
-    list(snap.conditions)  # a rule reading conditions gets all of them
-    assert snap.conditions.parsed_count == n_conditions
+    relevant = [e for e in prefetch["conditions"]["entry"]
+                if codes.condition_read_by_rules(ctx_mod._raw_pairs(e["resource"].get("code")))]
+    assert snap.conditions.parsed_count < max(1, n_conditions // 10)  # only dialysis/ESRD/transplant codes so far
+    list(snap.conditions)  # a rule reading conditions gets every one a rule can use, and no others
+    assert snap.conditions.parsed_count == len(relevant) < n_conditions
+    # and the lab panel validates only what is read: the newest result of each analyte
+    snap.latest("mg")
+    assert snap.labs._kept.get("mg") and len(snap.labs._kept["mg"]) == 1

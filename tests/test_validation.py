@@ -126,3 +126,15 @@ def test_cors_preflight_and_headers(client):
         assert "authorization" in allowed and "content-type" in allowed
     resp = client.get("/cds-services", headers={"Origin": "https://ehr.example"})
     assert resp.headers.get("Access-Control-Allow-Origin") in ("*", "https://ehr.example")
+
+
+def test_brackets_inside_strings_neither_hide_nor_fake_depth(make_app):
+    from cds_service.app import _nesting_depth
+
+    assert _nesting_depth(b'{"a": "[[[[[[[[[["}') == 1
+    assert _nesting_depth(b'["]", ["]", ["]", [1]]]]') == 4  # closers in strings cannot hide real depth
+    assert _nesting_depth(b'{"a": "\\\\", "b": [[1]]}') == 3  # an escaped backslash ends the string
+    client = make_app(CDS_MAX_JSON_DEPTH="5").test_client()
+    hidden = '{"hook": "patient-view", "x": ' + '["]", ' * 10 + "1" + "]" * 10 + "}"
+    resp = client.post(f"/cds-services/{PV}", data=hidden, content_type="application/json")
+    assert resp.status_code == 400 and "nested" in _outcome(resp)

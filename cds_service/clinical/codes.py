@@ -180,6 +180,9 @@ NEURO_SIGN_CODES = {
 # Observation.valueCodeableConcept saying that a symptom was looked for and found absent.
 SNOMED_ABSENT = "2667000"
 
+_CONDITION_CODES_READ: frozenset[tuple[str, str]] = frozenset()  # filled in below, once every set exists
+
+
 def coding_pairs(codeable: dict | None) -> set[tuple[str, str]]:
     """(system, code) pairs of a raw CodeableConcept dict."""
     if not isinstance(codeable, dict):
@@ -189,3 +192,15 @@ def coding_pairs(codeable: dict | None) -> set[tuple[str, str]]:
         if isinstance(coding, dict) and coding.get("code"):
             out.add((str(coding.get("system") or ""), str(coding["code"])))
     return out
+
+
+def condition_read_by_rules(found: set[tuple[str, str]]) -> bool:
+    """True when a Condition with these (system, code) pairs can matter to any rule: dialysis, ESRD or
+    transplant status, cramps and spasms, neurological signs, heart disease. Others are never read."""
+    if found & _CONDITION_CODES_READ:
+        return True
+    return any(system == ICD10CM and code.startswith(HEART_DISEASE_ICD_PREFIXES) for system, code in found)
+
+
+_CONDITION_CODES_READ = frozenset(DIALYSIS_CONDITIONS | ESRD_ONLY_CONDITIONS | TRANSPLANT_CONDITIONS | CRAMP_CODES
+                                  | NEURO_SIGN_CODES | HEART_DISEASE_CODES)

@@ -6,7 +6,7 @@ the few Observations a rule can use are turned into fhir.resources models.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Mapping
@@ -90,30 +90,102 @@ class LabResult:
         return f"{format_time(self.time)} ({format_delta(now - self.time)} ago)"
 
 
-@dataclass
 class LabPanel:
-    """Usable results per analyte, newest first."""
+    """Usable results per analyte, newest first.
 
-    results: dict[str, list[LabResult]] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)  # why some results were not used
+    Built from raw candidates (already grouped and sorted by clinical time) and a converter; a
+    candidate is validated and converted only when a rule asks far enough down its analyte's list
+    (most rules read only the newest), and at most ``keep`` usable results are kept per analyte.
+    A panel can also be built from ready results (``LabPanel({"mg": [...]})``).
+    """
+
+    def __init__(self, results: Mapping[str, list[LabResult]] | None = None, skipped: list[str] | None = None):
+        self._kept: dict[str, list[LabResult]] = {k: list(v) for k, v in (results or {}).items()}
+        self._skipped: list[str] = list(skipped or [])
+        self._pending: dict[str, list[tuple[datetime, str, dict]]] = {}
+        self._keep: dict[str, int] = {}
+        self._convert: Callable[[str, datetime, dict], tuple[LabResult | None, str | None]] | None = None
+
+    @classmethod
+    def lazy(cls, grouped: Mapping[str, list[tuple[datetime, str, dict]]], keep: Mapping[str, int],
+             convert: Callable[[str, datetime, dict], tuple[LabResult | None, str | None]]) -> "LabPanel":
+        panel = cls()
+        panel._pending = {analyte: list(reversed(items)) for analyte, items in grouped.items()}  # pop() = newest
+        panel._keep = dict(keep)
+        panel._convert = convert
+        return panel
+
+    def _advance(self, analyte: str) -> bool:
+        """Convert the next pending candidate of ``analyte``; False when nothing more can be kept."""
+        pending = self._pending.get(analyte)
+        kept = self._kept.setdefault(analyte, [])
+        while pending and len(kept) < self._keep.get(analyte, 3):
+            when, raw = pending.pop()[0::2]
+            result, why = self._convert(analyte, when, raw)
+            if result is None:
+                self._skipped.append(why)
+                continue
+            kept.append(result)
+            return True
+        return False
+
+    def _iter(self, analyte: str):
+        index = 0
+        while True:
+            kept = self._kept.get(analyte) or []
+            if index < len(kept):
+                yield kept[index]
+                index += 1
+            elif not self._advance(analyte):
+                return
+
+    def _materialise(self) -> None:
+        for analyte in list(self._pending):
+            for _ in self._iter(analyte):
+                pass
+
+    @property
+    def results(self) -> dict[str, list[LabResult]]:
+        """Every kept result (converting whatever is still pending)."""
+        self._materialise()
+        return {k: v for k, v in self._kept.items() if v}
+
+    @property
+    def skipped(self) -> list[str]:
+        """Why candidates were not used (converting whatever is still pending)."""
+        self._materialise()
+        return self._skipped
 
     def latest(self, analyte: str, now: datetime | None = None, within: timedelta | None = None) -> LabResult | None:
         """The newest usable result by clinical time; None when there is none, or it is older than ``within``."""
-        items = self.results.get(analyte) or []
-        if not items:
+        first = next(self._iter(analyte), None)
+        if first is None:
             return None
-        first = items[0]
         if within is not None and now is not None and now - first.time > within:
             return None
         return first
 
     def within(self, analyte: str, now: datetime, window: timedelta) -> list[LabResult]:
         """Kept results of ``analyte`` taken in (now - window, now], newest first."""
-        return [r for r in self.results.get(analyte) or [] if timedelta(0) <= now - r.time <= window]
+        out = []
+        for result in self._iter(analyte):
+            age = now - result.time
+            if age > window:
+                break  # newest first: everything after this is older still
+            if age >= timedelta(0):
+                out.append(result)
+        return out
 
     def since(self, analyte: str, start: datetime) -> LabResult | None:
         first = self.latest(analyte)
         return first if first is not None and first.time >= start else None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LabPanel) and self.results == other.results
+
+    def __repr__(self) -> str:
+        return f"LabPanel({ {k: len(v) for k, v in self._kept.items()} } kept, " \
+               f"{sum(len(v) for v in self._pending.values())} pending)"
 
 
 # ----------------------------------------------------------------- raw pre-filter
@@ -229,35 +301,31 @@ def build_panel(
     parse: Callable[[dict], Any],
     keep_per_analyte: int | Mapping[str, int] = 3,
 ) -> LabPanel:
-    """Build the panel. ``parse`` turns a raw dict into a validated Observation model (or None).
+    """Build the panel. ``parse`` turns a raw dict into a validated Observation model (or None); it is
+    called only for the candidates a rule reads (newest first), not for the whole history.
 
     ``keep_per_analyte``: how many usable results to keep per analyte (an int for all, or a
     mapping with per-analyte numbers; analytes not in it keep 3, heart rate keeps 50).
     """
-    panel = LabPanel()
-    for analyte, items in candidates(raw_observations).items():
+    grouped = candidates(raw_observations)
+    keep = {}
+    for analyte in grouped:
         if isinstance(keep_per_analyte, int):
-            keep = max(keep_per_analyte, KEEP_PER_ANALYTE.get(analyte, 0))
+            keep[analyte] = max(keep_per_analyte, KEEP_PER_ANALYTE.get(analyte, 0))
         else:
-            keep = keep_per_analyte.get(analyte, KEEP_PER_ANALYTE.get(analyte, 3))
-        kept: list[LabResult] = []
-        for when, _issued, raw in items:
-            model = parse(raw)
-            if model is None:
-                panel.skipped.append(f"Observation/{raw.get('id')}: not a valid Observation")
-                continue
-            loinc = raw_analyte(raw)[1]
-            result, why = result_from_model(model, analyte, loinc, when)
-            if result is None:
-                log.info("lab value not used: %s", why)
-                panel.skipped.append(why)
-                continue
-            kept.append(result)
-            if len(kept) >= keep:
-                break
-        if kept:
-            panel.results[analyte] = kept
-    return panel
+            keep[analyte] = keep_per_analyte.get(analyte, KEEP_PER_ANALYTE.get(analyte, 3))
+
+    def convert(analyte: str, when: datetime, raw: dict) -> tuple[LabResult | None, str | None]:
+        model = parse(raw)
+        if model is None:
+            return None, f"Observation/{raw.get('id')}: not a valid Observation"
+        loinc = raw_analyte(raw)[1]
+        result, why = result_from_model(model, analyte, loinc, when)
+        if result is None:
+            log.info("lab value not used: %s", why)
+        return result, why
+
+    return LabPanel.lazy(grouped, keep, convert)
 
 
 def utcnow() -> datetime:

@@ -10,9 +10,10 @@ for what is read:
   validated (trimmed to the elements ``dialysis.assess`` reads), and of those only the
   ones that can change the dialysis status: every one inside the recent-session window,
   and older ones only while they could still hold the last session end;
-- conditions and symptom Observations: ``dialysis.assess`` gets the Conditions with a
-  dialysis, ESRD or transplant code; the snapshot's full lists are parsed lazily, on
-  first use by a rule, and each resource at most once.
+- conditions: only those with a code some rule reads (codes.condition_read_by_rules) are
+  kept; ``dialysis.assess`` gets those with a dialysis, ESRD or transplant code, and the
+  rest are parsed lazily, on first use by a rule, each at most once. Symptom Observations
+  are parsed lazily too.
 
 The result is the same Snapshot the plain "validate everything" build gives (a test
 compares the two on long and odd histories).
@@ -203,7 +204,9 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
                        if isinstance(r.get("status"), (str, type(None))))
     panel = labs.build_panel(raw_obs, _parse_observation)
 
-    raw_conditions = bundle_resources(data.get("conditions"), "Condition")
+    # Only Conditions some rule can read are kept (a long problem list is mostly other diagnoses).
+    raw_conditions = [raw for raw in bundle_resources(data.get("conditions"), "Condition")
+                      if codes.condition_read_by_rules(_raw_pairs(raw.get("code")))]
     conditions = LazyModels(raw_conditions, "Condition", notes)
     for_assess = [conditions.model(i) for i, raw in enumerate(raw_conditions)
                   if _raw_pairs(raw.get("code")) & _ASSESS_CONDITION_CODES]

@@ -76,16 +76,27 @@ def rule(rule_id: str, hooks: set[str] | frozenset[str], needs: set[str] | froze
     return decorate
 
 
+_loaded = False
+_by_hook: dict[str, list[Rule]] = {}
+
+
 def load_all() -> dict[str, Rule]:
-    """Import every module of this package so that their @rule decorators run."""
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+    """Import every module of this package so that their @rule decorators run (once per process)."""
+    global _loaded
+    if not _loaded:
+        for mod in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{mod.name}")
+        _loaded = True
     return REGISTRY
 
 
 def rules_for(hook: str) -> list[Rule]:
     load_all()
-    return sorted((r for r in REGISTRY.values() if hook in r.hooks), key=lambda r: (r.order, r.id))
+    cached = _by_hook.get(hook)
+    if cached is not None and len(cached) == sum(1 for r in REGISTRY.values() if hook in r.hooks):
+        return cached
+    _by_hook[hook] = sorted((r for r in REGISTRY.values() if hook in r.hooks), key=lambda r: (r.order, r.id))
+    return _by_hook[hook]
 
 
 def run_rules(hook: str, snapshot: Snapshot, params_by_rule: Mapping[str, Mapping[str, Any]],
