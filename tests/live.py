@@ -62,3 +62,18 @@ def stop_service(service: LiveService) -> None:
         service.process.kill()
 
 
+
+
+def ehr_prefetch(fhir_server, service_id: str, context: dict, timeout: float = 15) -> dict:
+    """Play the EHR: run each of the service's prefetch templates against the FHIR server and return
+    the results as the request's prefetch. A template the server cannot answer is a test failure."""
+    from cds_service.hooks.prefetch import render_template, token_values
+    from cds_service.services import SERVICES
+
+    out = {}
+    for name, key in SERVICES[service_id].prefetch.items():
+        url = f"{fhir_server.base_url}/{render_template(key.template, token_values(context))}"
+        resp = requests.get(url, headers=fhir_server.headers(), timeout=timeout)
+        assert resp.status_code == 200, (name, url, resp.text[:300])
+        out[name] = resp.json()
+    return out

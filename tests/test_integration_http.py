@@ -8,23 +8,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
-from cds_service.hooks.prefetch import render_template, token_values
-from cds_service.services import SERVICES
+from live import ehr_prefetch
 from helpers import OSEL, OSIGN, PV, assert_valid_response, hook_request, orders_bundle, topics
 
 pytestmark = pytest.mark.fhir_server
 
-
-def _ehr_prefetch(fhir_server, service_id: str, context: dict) -> dict:
-    """Play the EHR: run each prefetch template against the FHIR server and send the results."""
-    out = {}
-    for name, key in SERVICES[service_id].prefetch.items():
-        url = f"{fhir_server.base_url}/{render_template(key.template, token_values(context))}"
-        resp = requests.get(url, headers=fhir_server.headers(), timeout=10)
-        out[name] = resp.json() if resp.status_code == 200 else None
-    return out
 
 
 def test_discovery_over_http(live_service):
@@ -50,7 +39,7 @@ def test_fetch_mode_low_mg_card(live_service, fhir_server):
 
 def test_prefetch_mode_low_mg_card_without_touching_the_fhir_server(live_service, fhir_server):
     body = hook_request(PV, "dx-low-mg")
-    body["prefetch"] = _ehr_prefetch(fhir_server, PV, body["context"])
+    body["prefetch"] = ehr_prefetch(fhir_server, PV, body["context"])
     resp = live_service.post(f"/cds-services/{PV}", body)
     assert resp.status_code == 200, resp.text
     assert "hypomagnesemia" in topics(resp.json())
@@ -89,7 +78,7 @@ def test_order_hooks_answer_in_both_modes(live_service, fhir_server, service_id)
     assert resp.status_code == 200, resp.text
     assert_valid_response(resp.json())
     pre_body = hook_request(service_id, "dx-low-mg", draft_orders=drafts, selections=selections)
-    pre_body["prefetch"] = _ehr_prefetch(fhir_server, service_id, pre_body["context"])
+    pre_body["prefetch"] = ehr_prefetch(fhir_server, service_id, pre_body["context"])
     resp2 = live_service.post(f"/cds-services/{service_id}", pre_body)
     assert resp2.status_code == 200
     assert topics(resp2.json()) == topics(resp.json())

@@ -7,10 +7,8 @@ Both must give the same cards, and the same cards as the in-process prefetch tes
 from __future__ import annotations
 
 import pytest
-import requests
 
-from cds_service.hooks.prefetch import render_template, token_values
-from cds_service.services import SERVICES
+from live import ehr_prefetch
 from helpers import assert_valid_response, hook_request
 from orders_support import EXPECTED, SELECT, SIGN, all_selected, card_pairs, order_fixture, with_subject
 
@@ -37,15 +35,6 @@ CASES = [
 ]
 
 
-def _ehr_prefetch(fhir_server, service_id: str, context: dict) -> dict:
-    out = {}
-    for name, key in SERVICES[service_id].prefetch.items():
-        url = f"{fhir_server.base_url}/{render_template(key.template, token_values(context))}"
-        resp = requests.get(url, headers=fhir_server.headers(), timeout=10)
-        assert resp.status_code == 200, (url, resp.text[:300])
-        out[name] = resp.json()
-    return out
-
 
 def _post(live_service, service_id: str, body: dict) -> list[dict]:
     resp = live_service.post(f"/cds-services/{service_id}", body)
@@ -65,7 +54,7 @@ def test_order_hooks_fetch_and_prefetch_mode(live_service, fhir_server, service_
     fetched = card_pairs(_post(live_service, service_id, fetch_body), draft)
     assert fetched == EXPECTED[(name, pid)]
     pre_body = hook_request(service_id, pid, draft_orders=draft, selections=selections)
-    pre_body["prefetch"] = _ehr_prefetch(fhir_server, service_id, pre_body["context"])
+    pre_body["prefetch"] = ehr_prefetch(fhir_server, service_id, pre_body["context"])
     assert card_pairs(_post(live_service, service_id, pre_body), draft) == fetched
 
 

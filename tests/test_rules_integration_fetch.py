@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import requests
 
 from cds_service import fixtures
-from cds_service.hooks.prefetch import render_template, token_values
-from cds_service.services import SERVICES
+from live import ehr_prefetch
 from helpers import PV, assert_valid_response, hook_request
 
 pytestmark = pytest.mark.fhir_server
@@ -29,15 +27,6 @@ def _cards(resp) -> list[tuple[str, str]]:
     return [(c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"]]
 
 
-def _ehr_prefetch(fhir_server, context: dict) -> dict:
-    out = {}
-    for name, key in SERVICES[PV].prefetch.items():
-        url = f"{fhir_server.base_url}/{render_template(key.template, token_values(context))}"
-        resp = requests.get(url, headers=fhir_server.headers(), timeout=15)
-        assert resp.status_code == 200, (name, resp.text[:500])
-        out[name] = resp.json()
-    return out
-
 
 @pytest.mark.parametrize("fixture", sorted(EXPECTED))
 def test_fetch_mode_cards(live_service, fhir_server, fixture):
@@ -49,7 +38,7 @@ def test_fetch_mode_cards(live_service, fhir_server, fixture):
                                      "decoy-entered-in-error", "esrd-transplant", "synthea-fletcher-dialysis"])
 def test_ehr_prefetch_mode_matches_fetch_mode(live_service, fhir_server, fixture):
     body = hook_request(PV, fixture)
-    body["prefetch"] = _ehr_prefetch(fhir_server, body["context"])
+    body["prefetch"] = ehr_prefetch(fhir_server, PV, body["context"])
     assert _cards(live_service.post(f"/cds-services/{PV}", body)) == EXPECTED[fixture]
 
 

@@ -35,6 +35,9 @@ class PrefetchKey:
     since_days: int | None = None  # fetch mode adds date=ge<now - since_days>
     date_param: str = "date"
     required: bool = False  # without it the service cannot answer (412 when it cannot be had)
+    # False: offered to EHRs in discovery, but never fetched by the service itself because no rule
+    # reads it (data minimisation: the service does not pull PHI it does not use).
+    fetch: bool = True
 
 
 @dataclass
@@ -116,6 +119,10 @@ def resolve(keys: Mapping[str, PrefetchKey], request: Mapping[str, Any], now: da
             else:
                 res.data[name] = prefetch[name]
                 res.source[name] = "prefetch"
+            continue
+        if not key.fetch:
+            res.data[name] = None
+            res.source[name] = "not-fetched"
             continue
         relative = render_template(key.template, values)
         if relative is None:

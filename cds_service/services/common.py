@@ -16,7 +16,8 @@ _SYMPTOMS = ",".join(f"{s}|{c}" for s, c in sorted(codes.CRAMP_CODES | codes.NEU
 PATIENT = "{{context.patientId}}"
 
 PREFETCH: dict[str, PrefetchKey] = {
-    "patient": PrefetchKey(f"Patient/{PATIENT}"),
+    # Offered so that an EHR can send it; the rules read no demographics, so the service never fetches it.
+    "patient": PrefetchKey(f"Patient/{PATIENT}", fetch=False),
     "conditions": PrefetchKey(f"Condition?patient={PATIENT}&_count=200", required=True),
     "procedures": PrefetchKey(
         f"Procedure?patient={PATIENT}&code={_DIALYSIS_PROC}&_sort=-date&_count=50", since_days=31, required=True),
