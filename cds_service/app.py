@@ -131,19 +131,24 @@ def _json_body() -> Any:
         raise HookError(400, "invalid", f"The request body is not valid JSON: {str(exc)[:120]}") from None
 
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)  # "unrolled": no backtracking per character
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_KEEP_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_STRING = re.compile(rb'"[^"]*"')
 _INNERMOST_PAIRS = re.compile(rb"[\[{][\]}]")
 
 
 def _nesting_depth(raw: bytes, limit: int = 1 << 30) -> int:
     """Deepest bracket nesting outside strings, without parsing (so it cannot blow the stack).
 
-    Strings are blanked and everything but brackets deleted (both in C); then each pass removes the
-    innermost bracket pairs, so the number of passes is the depth. Stops counting past ``limit``.
-    Unbalanced brackets are left for the JSON parser to report.
+    Escapes are dropped first (escaped backslashes, then escaped quotes: JSON escapes pair up left to
+    right), then everything but quotes and brackets is deleted, all in C and without large temporary
+    lists. Strings are then just quotes around brackets and are removed; each later pass removes the innermost bracket pairs, so the
+    number of passes is the depth. Stops counting past ``limit``. Unbalanced input is left for the
+    JSON parser to report.
     """
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _KEEP_STRUCTURE)
+    # Any two adjacent quotes are an empty string or the seam between two strings with nothing between
+    # them: dropping them keeps what is outside strings intact, without building a list of matches.
+    brackets = _STRING.sub(b"", structure.replace(b'""', b""))
     depth = 0
     while brackets and depth <= limit:
         shorter = _INNERMOST_PAIRS.sub(b"", brackets)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import PV, OSEL, hook_request
 
@@ -138,3 +140,28 @@ def test_brackets_inside_strings_neither_hide_nor_fake_depth(make_app):
     hidden = '{"hook": "patient-view", "x": ' + '["]", ' * 10 + "1" + "]" * 10 + "}"
     resp = client.post(f"/cds-services/{PV}", data=hidden, content_type="application/json")
     assert resp.status_code == 400 and "nested" in _outcome(resp)
+
+
+def _reference_depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_reference_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_reference_depth(v) for v in value), default=0)
+    return 0
+
+
+_tricky_text = st.text(alphabet='[]{}"\\ab\n/', max_size=8)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | _tricky_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_tricky_text, children, max_size=4),
+    max_leaves=25)
+
+
+@given(_json_values, st.sampled_from([None, 1, 2]))
+@settings(max_examples=300, deadline=None)
+def test_nesting_depth_matches_the_parsed_structure(value, indent):
+    """Brackets, quotes and backslashes inside strings never change the measured depth."""
+    from cds_service.app import _nesting_depth
+
+    raw = json.dumps(value, indent=indent).encode()
+    assert _nesting_depth(raw) == _reference_depth(value)
