@@ -34,6 +34,15 @@ class SuggestionSpec:
     recommended: bool = False
 
 
+def order_lab(analyte: str) -> SuggestionSpec:
+    """Suggest ordering a serum level of ``analyte`` (a key of codes.ORDERABLE_LOINC)."""
+    from .. import codes
+
+    loinc, display = codes.ORDERABLE_LOINC[analyte]
+    return SuggestionSpec("order-lab", {"analyte": codes.ANALYTE_LABEL[analyte].lower(), "loinc": loinc,
+                                        "display": display})
+
+
 @dataclass
 class Finding:
     rule_id: str

@@ -4,8 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..symptoms import neuro_signs
-from . import PATIENT_VIEW, Finding, RuleContext, rule
-from .magnesium import order_lab
+from . import PATIENT_VIEW, Finding, RuleContext, order_lab, rule
 
 
 @rule("aluminum-toxicity", hooks={PATIENT_VIEW}, needs={"aluminum"}, order=40,

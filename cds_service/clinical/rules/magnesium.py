@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .. import codes
 from ..wording import draw_context
-from . import PATIENT_VIEW, Finding, RuleContext, SuggestionSpec, rule
+from . import PATIENT_VIEW, Finding, RuleContext, order_lab, rule
 
 
 @rule("hypomagnesemia", hooks={PATIENT_VIEW}, needs={"labs"}, order=10,
@@ -23,12 +22,6 @@ def hypomagnesemia(ctx: RuleContext) -> list[Finding]:
         "threshold": f"{threshold:.2f} mmol/L",
         "mg_context": draw_context(mg, snap.dialysis.last_session_end, shifting),
     })]
-
-
-def order_lab(analyte: str) -> SuggestionSpec:
-    loinc, display = codes.ORDERABLE_LOINC[analyte]
-    return SuggestionSpec("order-lab", {"analyte": codes.ANALYTE_LABEL[analyte].lower(), "loinc": loinc,
-                                        "display": display})
 
 
 @rule("magnesium-first", hooks={PATIENT_VIEW}, needs={"labs"}, order=20,

@@ -13,7 +13,7 @@ from datetime import timedelta
 from .. import codes
 from ..drugs import CALCIUM_REPLACEMENT, MAGNESIUM_SALTS, POTASSIUM_REPLACEMENT, QUININE_LIKE
 from ..orders import DraftOrder, orders_to_check
-from . import ORDER_SELECT, ORDER_SIGN, Finding, RuleContext, SuggestionSpec, rule
+from . import ORDER_SELECT, ORDER_SIGN, Finding, RuleContext, SuggestionSpec, order_lab, rule
 
 ORDER_HOOKS = {ORDER_SELECT, ORDER_SIGN}
 _ORDER_VALUES = {"medication", "med_short", "order", "route", "dose"}
@@ -42,11 +42,6 @@ def _lab_line(result, now, missing: str) -> tuple[str, str]:
 def _lookback_days(ctx: RuleContext) -> str:
     days = ctx.snapshot.lookback.total_seconds() / 86400
     return f"{days:.0f} days"
-
-
-def _order_lab(analyte: str) -> SuggestionSpec:
-    loinc, display = codes.ORDERABLE_LOINC[analyte]
-    return SuggestionSpec("order-lab", {"analyte": analyte, "loinc": loinc, "display": display})
 
 
 def _checked(ctx: RuleContext) -> list[DraftOrder]:
@@ -105,7 +100,7 @@ def replacement_before_magnesium(ctx: RuleContext) -> list[Finding]:
         mg_text, mg_time = _lab_line(mg, snap.now, "none")
         values = {**order_values(order), "replacement": kind, "mg": mg_text, "mg_time": mg_time,
                   "threshold": f"{threshold:.2f} mmol/L", "lookback": _lookback_days(ctx)}
-        suggestions = [_order_lab("mg")] if variant == "missing" else []
+        suggestions = [order_lab("mg")] if variant == "missing" else []
         out.append(Finding("replacement-before-magnesium", values=values, suggestions=suggestions,
                            order_ref=order.reference, variant=variant))
     return out
@@ -146,7 +141,7 @@ def potassium_in_dialysis(ctx: RuleContext) -> list[Finding]:
         values = {**order_values(order), "k": k_text, "k_time": k_time,
                   "k_kind": f" ({kind})" if kind else "", "threshold": f"{threshold:.1f} mmol/L",
                   "recent_hours": f"{hours:.0f} h"}
-        suggestions = [_order_lab("k")] if variant == "missing" else []
+        suggestions = [order_lab("k")] if variant == "missing" else []
         out.append(Finding("potassium-in-dialysis", values=values, suggestions=suggestions,
                            order_ref=order.reference, variant=variant))
     return out

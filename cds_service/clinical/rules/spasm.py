@@ -8,8 +8,7 @@ from ..labs import LabResult
 from ..symptoms import cramps
 from ..timeutil import format_delta, format_time
 from ..wording import relative_to_session
-from . import PATIENT_VIEW, Finding, RuleContext, rule
-from .magnesium import order_lab
+from . import PATIENT_VIEW, Finding, RuleContext, order_lab, rule
 
 PANEL = ("mg", "ica", "k", "po4")  # the seed's order: magnesium first
 # Electrolyte rules whose firing makes the post-session window worth a card, with how the card names them.
