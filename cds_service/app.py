@@ -24,6 +24,7 @@ from .hooks.errors import HookError, operation_outcome
 from .hooks.feedback import FeedbackStore
 from .hooks.invoke import invoke, unknown_service
 from .hooks.validation import validate_feedback
+from .http_body import decode_body
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
 from .services import SERVICES
@@ -33,6 +34,8 @@ log = logging.getLogger("cds_service")
 bp = Blueprint("cds", __name__)
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+# Request headers browsers may send: Epic's web clients add Epic-Client-ID; CDS_CORS_ALLOW_HEADERS adds more.
+CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "Epic-Client-ID"]
 
 
 class _Ext:
@@ -72,7 +75,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not cfg["CDS_ALLOWED_FHIR_SERVERS"]:
         log.warning("CDS_ALLOWED_FHIR_SERVERS is empty: the service will only use prefetched data.")
     CORS(app, resources={r"/cds-services*": {"origins": cfg["CDS_CORS_ORIGINS"]}},
-         allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=600)
+         allow_headers=CORS_HEADERS + cfg["CDS_CORS_ALLOW_HEADERS"], methods=["GET", "POST", "OPTIONS"], max_age=600)
+    app.url_map.strict_slashes = False  # /cds-services/ and /cds-services/{id}/ answer like the canonical URLs
     app.register_blueprint(bp)
     _register_errors(app)
     _register_optional(app, cfg)
@@ -102,6 +106,8 @@ def _error(err: HookError) -> Response:
 def _authenticate(audiences: list[str]) -> None:
     if not ext().cfg["CDS_REQUIRE_JWT"]:
         return
+    if request.path.endswith("/"):  # a client calling the trailing-slash URL may have it in the token's aud too
+        audiences = audiences + [a + "/" for a in audiences]
     try:
         g.jwt_claims = ext().auth.verify(request.headers.get("Authorization"), audiences)
     except AuthError as exc:
@@ -119,7 +125,8 @@ def _json_body() -> Any:
     mimetype = (request.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
         raise HookError(415, "not-supported", "Send the request as JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)
+    raw = decode_body(request.get_data(cache=False), request.headers.get("Content-Encoding"),
+                      ext().cfg["CDS_MAX_BODY_BYTES"])
     if not raw.strip():
         raise HookError(400, "invalid", "The request body is empty.")
     depth_limit = ext().cfg["CDS_MAX_JSON_DEPTH"]
