@@ -21,6 +21,7 @@ from .fhir.parse import warm_up_models
 from .fhir.urls import Allowlist
 from .hooks.cards import CardLibrary
 from .hooks.errors import HookError, operation_outcome
+from .hooks.extensions import log_fields as request_extensions
 from .hooks.feedback import FeedbackStore
 from .hooks.invoke import invoke, unknown_service
 from .hooks.validation import validate_feedback
@@ -181,6 +182,7 @@ def call_service(service_id: str):
     service = SERVICES.get(service_id)
     status = 500
     hook_instance = "-"
+    vendor: dict = {}
     timings = Timings()
     try:
         # Authenticate first: an unauthenticated caller learns nothing, not even which service ids exist.
@@ -190,6 +192,7 @@ def call_service(service_id: str):
         body = _json_body()
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             hook_instance = body["hookInstance"][:200]
+        vendor = request_extensions(body)  # e.g. Epic's trigger action: logged, never changes which rules run
         deadline = Deadline(e.cfg["CDS_DEADLINE_MS"])
         outcome = invoke(
             service, body, cards=e.cards, now=e.now(),
@@ -205,13 +208,13 @@ def call_service(service_id: str):
         log.info("hook answered", extra={
             "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
             "fired": outcome.fired, "timings_ms": timings.as_dict(), "unavailable": outcome.unavailable,
-            "sources": outcome.sources})
+            "sources": outcome.sources, **vendor})
     except HookError as err:
         status = err.status
         resp = _error(err)
         log.info("hook refused: %s", err.message, extra={
             "event": "hook", "hookInstance": hook_instance, "service": service_id if service else "-",
-            "status": err.status, "timings_ms": timings.as_dict()})
+            "status": err.status, "timings_ms": timings.as_dict(), **vendor})
     elapsed = time.perf_counter() - started
     timings.add("total", elapsed * 1000.0)
     resp.headers["Server-Timing"] = timings.header()

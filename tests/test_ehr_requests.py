@@ -1,0 +1,152 @@
+"""Epic's request and feedback dialect, in process: extensions, scope strings, overrideReasons, long ids;
+and the card-text checks the EHR profiles rely on (each shown to catch what it is for)."""
+from __future__ import annotations
+
+import pytest
+
+from cds_service.hooks.extensions import log_fields
+from cds_service.hooks.feedback import FeedbackStore, reasons_of
+from cds_service.hooks.readability import detail_problems, summary_problems
+from cds_service.reporting.report import collect
+from helpers import OSEL, PV, fixture_bundle, hook_request, orders_bundle, prefetch_from_fixture, topics
+
+SITE = "https://ehr.example.org/acknowledgment-reason"
+
+
+def _low_mg(**extra) -> dict:
+    body = hook_request(PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg")))
+    body.update(extra)
+    return body
+
+
+# ------------------------------------------------------------------ request extensions and scopes
+
+def test_extension_fields_for_the_log():
+    ext = {"com.epic.cdshooks.request.bpa-trigger-action": 18, "com.epic.cdshooks.request.criteria-id": "71104",
+           "internal.epic.cdshooks.request.epic-emp-id": "14977", "bad key with spaces": 1}
+    fields = log_fields({"extension": ext})
+    assert fields == {"extensions": ["com.epic.cdshooks.request.bpa-trigger-action",
+                                     "com.epic.cdshooks.request.criteria-id",
+                                     "internal.epic.cdshooks.request.epic-emp-id"],
+                      "epicTriggerAction": "18", "epicTrigger": "enter order", "epicCriteriaId": "71104"}
+    assert "14977" not in str(fields)  # values other than trigger and criteria are never logged
+    assert log_fields({"extension": {"com.epic.cdshooks.request.bpa-trigger-action": {"x": 1}}}) == {
+        "extensions": ["com.epic.cdshooks.request.bpa-trigger-action"]}
+    assert log_fields({}) == {} and log_fields([]) == {} and log_fields({"extension": "x"}) == {}
+
+
+@pytest.mark.parametrize("extension", [
+    {"com.epic.cdshooks.request.bpa-trigger-action": "23", "com.epic.cdshooks.request.fhir-version": "R4"},
+    {"com.epic.cdshooks.request.bpa-trigger-action": 60},
+    {"org.example.anything": {"nested": [1, 2, {"deep": True}]}},
+])
+def test_extensions_never_change_the_cards(client, extension):
+    plain = client.post(f"/cds-services/{PV}", json=_low_mg()).get_json()
+    extended = client.post(f"/cds-services/{PV}", json=_low_mg(extension=extension))
+    assert extended.status_code == 200 and topics(extended.get_json()) == topics(plain)
+
+
+@pytest.mark.parametrize("scope", ["Patient.Read (R4) Observation.Read (Labs) (R4) Condition.Read (Problems) (R4)",
+                                   "launch patient/*.read user/Observation.rs", "", "EPIC.FHIR.R4.SERVICES.Patient.Read"])
+def test_scope_strings_are_never_parsed(make_app, scope):
+    client = make_app(CDS_ALLOWED_FHIR_SERVERS="https://fhir.example.org/api/FHIR/R4").test_client()
+    body = _low_mg(fhirServer="https://fhir.example.org/api/FHIR/R4",
+                   fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": scope,
+                                      "subject": "cds"})
+    resp = client.post(f"/cds-services/{PV}", json=body)
+    assert resp.status_code == 200 and "hypomagnesemia" in topics(resp.get_json())
+
+
+def test_epic_long_draft_order_ids_are_selected_and_named(client):
+    draft = orders_bundle("quinine")
+    long_id = "e" + "x1Y2.z-" * 27  # 190 characters, as long as Epic's
+    draft["entry"][0]["resource"]["id"] = long_id
+    draft["entry"][0]["resource"]["subject"] = {"reference": "Patient/ord-hd-normal"}
+    body = hook_request(OSEL, "ord-hd-normal", draft_orders=draft, selections=[f"MedicationRequest/{long_id}"],
+                        prefetch=prefetch_from_fixture(OSEL, "ord-hd-normal", fixture_bundle("ord-hd-normal"),
+                                                       draft_orders=draft))
+    resp = client.post(f"/cds-services/{OSEL}", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert topics(resp.get_json()) == ["quinine-for-cramps"]
+    assert long_id in resp.get_json()["cards"][0]["detail"]
+
+
+# ------------------------------------------------------------------ feedback
+
+def test_every_override_reason_is_read_in_order():
+    item = {"overrideReason": {"reason": {"system": "s", "code": "a", "display": "A"}, "userComment": "why"},
+            "overrideReasons": [{"reason": {"code": "b"}}, {"system": SITE, "code": "c", "display": "C"},
+                                {"userComment": "only a comment"}, {}]}
+    assert reasons_of(item) == [
+        {"system": "s", "code": "a", "display": "A", "user_comment": "why"},
+        {"system": None, "code": "b", "display": None, "user_comment": None},
+        {"system": SITE, "code": "c", "display": "C", "user_comment": None},
+        {"system": None, "code": None, "display": None, "user_comment": "only a comment"}]
+    assert reasons_of({"outcome": "accepted"}) == []
+
+
+def test_override_reasons_list_is_accepted_and_every_reason_stored(client):
+    app = client.application
+    body = {"feedback": [{"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-01-15T12:00:00Z",
+                          "overrideReasons": [{"reason": {"system": SITE, "code": "1", "display": "Not relevant"},
+                                               "userComment": "seen"},
+                                              {"system": SITE, "code": "2", "display": "Already treated"}]}]}
+    resp = client.post(f"/cds-services/{PV}/feedback", json=body)
+    assert resp.status_code == 200 and resp.get_json() == {"stored": 1}
+    store: FeedbackStore = app.extensions["cds"].feedback
+    [row] = store.all_feedback()
+    assert (row["override_system"], row["override_code"], row["override_display"], row["user_comment"]) == \
+        (SITE, "1", "Not relevant", "seen")
+    assert [(r["position"], r["code"], r["display"]) for r in store.all_override_reasons()] == [
+        (0, "1", "Not relevant"), (1, "2", "Already treated")]
+
+
+@pytest.mark.parametrize("bad", [{"overrideReasons": {"code": "1"}}, {"overrideReasons": [{"reason": {}}]},
+                                 {"overrideReasons": ["not an object"]}, {"overrideReasons": [{"code": 5}]}])
+def test_malformed_override_reasons_get_400(client, bad):
+    item = {"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2026-01-15T12:00:00Z", **bad}
+    resp = client.post(f"/cds-services/{PV}/feedback", json={"feedback": [item]})
+    assert resp.status_code == 400 and resp.get_json()["resourceType"] == "OperationOutcome"
+
+
+def test_report_counts_every_override_reason(tmp_path):
+    store = FeedbackStore(str(tmp_path / "fb.sqlite3"))
+    store.record_issued(PV, "h", [("c1", "hypomagnesemia"), ("c2", "hypomagnesemia")])
+    store.flush()
+    store.add_feedback(PV, [
+        {"card": "c1", "outcome": "overridden", "outcomeTimestamp": "2026-01-15T12:00:00Z",
+         "overrideReasons": [{"system": SITE, "code": "1", "display": "Not relevant"},
+                             {"system": SITE, "code": "2", "display": "Already treated"}]},
+        {"card": "c2", "outcome": "overridden", "outcomeTimestamp": "2026-01-15T12:00:00Z",
+         "overrideReason": {"reason": {"system": SITE, "code": "2", "display": "Already treated"}}}])
+    [row] = [r for r in collect(store.engine).rows if r.rule == "hypomagnesemia"]
+    assert row.top_reasons() == [("2", "Already treated", 2), ("1", "Not relevant", 1)]
+
+
+# ------------------------------------------------------------------ card text checks
+
+@pytest.mark.parametrize("detail, problem", [
+    ("See <b>this</b>", "HTML tag"), ("K &gt; 6", "HTML entity"), ("![logo](https://x/y.png)", "image"),
+    ("Read [the label](https://dailymed.nlm.nih.gov/x)", "Markdown link"), ("## Work-up\nCheck Mg", "heading"),
+    ("```\ncode\n```", "fenced code block"), ("2 \\* 3", "backslash escape"), ("Mg low\n\n---\nK low", "horizontal rule"),
+])
+def test_detail_check_catches_markup_that_shows_as_plain_text(detail, problem):
+    assert any(p.startswith(problem) for p in detail_problems(detail)), detail_problems(detail)
+
+
+def test_detail_check_allows_markdown_that_reads_as_plain_text():
+    text = ("**Magnesium 0.55 mmol/L** (low), taken 2026-01-15 08:00 (4 h ago).\n\n1. Check Mg first.\n"
+            "2. Review the dialysate.\n\n| Analyte | Value |\n|---|---|\n| Mg | 0.55 mmol/L |\n\n*hyper*magnesaemia")
+    assert detail_problems(text) == []
+
+
+@pytest.mark.parametrize("summary, problem", [
+    ("x" * 140, "140 characters"), ("Low Mg\nrecheck", "line break"), ("**Low** Mg", "markup"),
+    ("Low Mg _now_", "markup"), ("Order MedicationRequest/e" + "a" * 40 + " flagged", "word longer"),
+])
+def test_summary_check_catches_what_a_narrow_sidebar_shows_badly(summary, problem):
+    assert any(problem in p for p in summary_problems(summary)), summary_problems(summary)
+
+
+def test_summary_check_allows_a_plain_short_line():
+    assert summary_problems("Low magnesium 0.55 mmol/L on dialysis: check and correct Mg first") == []
