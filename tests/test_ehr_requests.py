@@ -150,3 +150,61 @@ def test_summary_check_catches_what_a_narrow_sidebar_shows_badly(summary, proble
 
 def test_summary_check_allows_a_plain_short_line():
     assert summary_problems("Low magnesium 0.55 mmol/L on dialysis: check and correct Mg first") == []
+
+
+# ------------------------------------------------------------------ every card of every scenario
+
+def _all_scenario_cards(client) -> list[dict]:
+    import json
+
+    from cds_service import fixtures
+    from helpers import OSIGN
+    from orders_support import order_fixture, with_subject
+
+    cards = []
+    expected = json.loads((fixtures.FIXTURES_DIR / "expected-cards.json").read_text())
+    for pid in (k for k in expected if not k.startswith("_")):
+        body = hook_request(PV, pid, prefetch=prefetch_from_fixture(PV, pid, fixture_bundle(pid)))
+        cards += client.post(f"/cds-services/{PV}", json=body).get_json()["cards"]
+    for path in sorted((fixtures.FIXTURES_DIR / "orders").glob("*.json")):
+        for pid in ("ord-hd-normal", "ord-hd-low-mg", "ord-hd-no-labs"):
+            draft = with_subject(order_fixture(path.stem), pid)
+            body = hook_request(OSIGN, pid, draft_orders=draft, prefetch=prefetch_from_fixture(
+                OSIGN, pid, fixture_bundle(pid), draft_orders=draft))
+            cards += client.post(f"/cds-services/{OSIGN}", json=body).get_json()["cards"]
+    return cards
+
+
+def test_every_card_of_every_scenario_fits_epic_and_oracle_health(client):
+    """Topic code, selectionBehavior 'any', one action per suggestion, plain-text detail, sidebar summary."""
+    from ehr_profiles import epic_card_problems, oracle_card_problems
+
+    cards = _all_scenario_cards(client)
+    assert len(cards) > 20 and any(c.get("suggestions") for c in cards)
+    problems = {(c["source"]["topic"]["code"], c["summary"]): epic_card_problems(c) + oracle_card_problems(c)
+                for c in cards}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+# ------------------------------------------------------------------ docs/ehr-integration.md
+
+def test_ehr_integration_page_cites_existing_tests():
+    """Every row of every table in docs/ehr-integration.md names at least one test, and each one exists."""
+    import re
+
+    from helpers import REPO
+    from test_docs import _test_names
+
+    text = (REPO / "docs" / "ehr-integration.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## ", text, flags=re.M)[1:]
+    assert [s.split("\n", 1)[0] for s in sections][:3] == ["Epic", "Oracle Health (Cerner Millennium)",
+                                                           "CDS Hooks sandbox"]
+    known = _test_names()
+    for section in sections:
+        rows = [line for line in section.splitlines() if line.startswith("|") and not line.startswith("|---")][1:]
+        assert len(rows) >= 4 or section.startswith("Any client"), section[:40]
+        for row in rows:
+            cited = re.findall(r"`(test_\w+\.py::test_\w+)`", row.rsplit("|", 2)[-2])
+            assert cited, f"row without a test: {row[:80]}"
+            missing = [c for c in cited if c not in known]
+            assert not missing, f"docs/ehr-integration.md cites tests that do not exist: {missing}"
