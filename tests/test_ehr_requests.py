@@ -208,3 +208,48 @@ def test_ehr_integration_page_cites_existing_tests():
             assert cited, f"row without a test: {row[:80]}"
             missing = [c for c in cited if c not in known]
             assert not missing, f"docs/ehr-integration.md cites tests that do not exist: {missing}"
+
+
+# ------------------------------------------------------------------ documented response shapes
+
+def _documented_cards(name: str) -> list[dict]:
+    from ehr_profiles import load
+
+    return load(name)["cards"]
+
+
+def test_epic_documented_card_passes_both_the_spec_and_the_epic_checks():
+    from cds_service.hooks.validation import response_problems
+    from ehr_profiles import epic_card_problems
+
+    [card] = _documented_cards("epic-response")
+    assert response_problems({"cards": [card]}) == []  # Epic's extension is allowed by the response schema
+    assert epic_card_problems(card) == []
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda c: c["source"]["topic"].update(code="hypo-magnesemia"), "letters and digits"),
+    (lambda c: c["source"]["topic"].update(code="A" * 101), "letters and digits"),
+    (lambda c: c.update(selectionBehavior="at-most-one"), "only 'any'"),
+    (lambda c: c["suggestions"][0]["actions"].append(c["suggestions"][0]["actions"][0]), "2 actions"),
+    (lambda c: c.pop("uuid"), "no card uuid"),
+    (lambda c: c["suggestions"][0].pop("uuid"), "has no uuid"),
+    (lambda c: c.update(detail="See <a href='https://x'>here</a>"), "HTML tag"),
+])
+def test_epic_checks_catch_what_epic_refuses(change, problem):
+    from ehr_profiles import epic_card_problems
+
+    [card] = _documented_cards("epic-response")
+    change(card)
+    assert any(problem in p for p in epic_card_problems(card)), epic_card_problems(card)
+
+
+def test_oracle_documented_cards_pass_and_app_context_is_caught():
+    from ehr_profiles import oracle_card_problems
+
+    cards = _documented_cards("oracle-response")
+    assert [oracle_card_problems(c) for c in cards] == [[], []]
+    cards[1]["links"][0]["appContext"] = "patient=1"
+    assert any("appContext" in p for p in oracle_card_problems(cards[1]))
+    cards[0]["summary"] = "Potassium **6.8** mmol/L"
+    assert oracle_card_problems(cards[0])
