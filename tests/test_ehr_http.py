@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 import security_kit as sk
-from helpers import NOW, PV, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture, topics
 
 LIMIT = 50_000
 

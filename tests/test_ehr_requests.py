@@ -2,13 +2,26 @@
 and the card-text checks the EHR profiles rely on (each shown to catch what it is for)."""
 from __future__ import annotations
 
-import pytest
+import json
+import re
+from datetime import timedelta
 
+import pytest
+import responses
+
+from cds_service import fixtures
 from cds_service.hooks.extensions import log_fields
 from cds_service.hooks.feedback import FeedbackStore, reasons_of
+from cds_service.hooks.prefetch import fetch_url, render_template, token_values
 from cds_service.hooks.readability import detail_problems, summary_problems
+from cds_service.hooks.validation import response_problems
 from cds_service.reporting.report import collect
-from helpers import OSEL, PV, fixture_bundle, hook_request, orders_bundle, prefetch_from_fixture, topics
+from cds_service.services import SERVICES
+from ehr_profiles import comparable, epic_bundle, epic_card_problems, load, oracle_card_problems
+from helpers import (NOW, OSEL, OSIGN, PV, REPO, fixture_bundle, hook_request, orders_bundle, prefetch_from_fixture,
+                     topics)
+from orders_support import order_fixture, with_subject
+from test_docs import _test_names
 
 SITE = "https://ehr.example.org/acknowledgment-reason"
 
@@ -155,12 +168,6 @@ def test_summary_check_allows_a_plain_short_line():
 # ------------------------------------------------------------------ every card of every scenario
 
 def _all_scenario_cards(client) -> list[dict]:
-    import json
-
-    from cds_service import fixtures
-    from helpers import OSIGN
-    from orders_support import order_fixture, with_subject
-
     cards = []
     expected = json.loads((fixtures.FIXTURES_DIR / "expected-cards.json").read_text())
     for pid in (k for k in expected if not k.startswith("_")):
@@ -177,8 +184,6 @@ def _all_scenario_cards(client) -> list[dict]:
 
 def test_every_card_of_every_scenario_fits_epic_and_oracle_health(client):
     """Topic code, selectionBehavior 'any', one action per suggestion, plain-text detail, sidebar summary."""
-    from ehr_profiles import epic_card_problems, oracle_card_problems
-
     cards = _all_scenario_cards(client)
     assert len(cards) > 20 and any(c.get("suggestions") for c in cards)
     problems = {(c["source"]["topic"]["code"], c["summary"]): epic_card_problems(c) + oracle_card_problems(c)
@@ -190,11 +195,6 @@ def test_every_card_of_every_scenario_fits_epic_and_oracle_health(client):
 
 def test_ehr_integration_page_cites_existing_tests():
     """Every row of every table in docs/ehr-integration.md names at least one test, and each one exists."""
-    import re
-
-    from helpers import REPO
-    from test_docs import _test_names
-
     text = (REPO / "docs" / "ehr-integration.md").read_text(encoding="utf-8")
     sections = re.split(r"^## ", text, flags=re.M)[1:]
     assert [s.split("\n", 1)[0] for s in sections][:3] == ["Epic", "Oracle Health (Cerner Millennium)",
@@ -213,15 +213,10 @@ def test_ehr_integration_page_cites_existing_tests():
 # ------------------------------------------------------------------ documented response shapes
 
 def _documented_cards(name: str) -> list[dict]:
-    from ehr_profiles import load
-
     return load(name)["cards"]
 
 
 def test_epic_documented_card_passes_both_the_spec_and_the_epic_checks():
-    from cds_service.hooks.validation import response_problems
-    from ehr_profiles import epic_card_problems
-
     [card] = _documented_cards("epic-response")
     assert response_problems({"cards": [card]}) == []  # Epic's extension is allowed by the response schema
     assert epic_card_problems(card) == []
@@ -237,19 +232,42 @@ def test_epic_documented_card_passes_both_the_spec_and_the_epic_checks():
     (lambda c: c.update(detail="See <a href='https://x'>here</a>"), "HTML tag"),
 ])
 def test_epic_checks_catch_what_epic_refuses(change, problem):
-    from ehr_profiles import epic_card_problems
-
     [card] = _documented_cards("epic-response")
     change(card)
     assert any(problem in p for p in epic_card_problems(card)), epic_card_problems(card)
 
 
 def test_oracle_documented_cards_pass_and_app_context_is_caught():
-    from ehr_profiles import oracle_card_problems
-
     cards = _documented_cards("oracle-response")
     assert [oracle_card_problems(c) for c in cards] == [[], []]
     cards[1]["links"][0]["appContext"] = "patient=1"
     assert any("appContext" in p for p in oracle_card_problems(cards[1]))
     cards[0]["summary"] = "Potassium **6.8** mmol/L"
     assert oracle_card_problems(cards[0])
+
+
+# ------------------------------------------------------------------ fetch mode against an Epic-like FHIR server
+
+@pytest.mark.parametrize("pid", ["dx-cramp-post-session", "dx-low-mg", "dx-normal", "dx-tachycardia"])
+def test_fetch_mode_reads_epic_shaped_search_results(make_app, pid):
+    """The service's own FHIR queries answered as Epic's FHIR server answers them (absolute references,
+    search.mode, an OperationOutcome entry for an empty result): the same cards as the data prefetched."""
+    base = "https://fhir.example.org/api/FHIR/R4"
+    client = make_app(CDS_ALLOWED_FHIR_SERVERS=base).test_client()
+    prefetch = prefetch_from_fixture(PV, pid, fixture_bundle(pid))
+    canonical = client.post(f"/cds-services/{PV}", json=hook_request(PV, pid, prefetch=prefetch)).get_json()
+    body = hook_request(PV, pid, fhir_server=base, token="epic-access-token")
+    answers = {}
+    for name, key in SERVICES[PV].prefetch.items():
+        if key.fetch:
+            url = fetch_url(base, render_template(key.template, token_values(body["context"])), key, NOW,
+                            timedelta(days=30))
+            answers[url] = epic_bundle(prefetch[name] or {"resourceType": "Bundle", "type": "searchset"}, base)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        for url, bundle in answers.items():
+            rsps.get(url, json=bundle, match=[responses.matchers.header_matcher(
+                {"Authorization": "Bearer epic-access-token"})])
+        resp = client.post(f"/cds-services/{PV}", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    assert any(e["search"]["mode"] == "outcome" for b in answers.values() for e in b["entry"])
+    assert comparable(resp.get_json()["cards"]) == comparable(canonical["cards"])
