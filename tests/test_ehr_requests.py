@@ -271,3 +271,15 @@ def test_fetch_mode_reads_epic_shaped_search_results(make_app, pid):
     assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     assert any(e["search"]["mode"] == "outcome" for b in answers.values() for e in b["entry"])
     assert comparable(resp.get_json()["cards"]) == comparable(canonical["cards"])
+
+
+def test_older_sandbox_override_reason_as_a_bare_coding_is_stored(client):
+    """Sandbox builds before cds-hooks/sandbox#139 sent overrideReason as the Coding itself."""
+    body = {"feedback": [{"card": "c-9", "outcome": "overridden", "outcomeTimestamp": "2020-05-13T20:10:12.147Z",
+                          "overrideReason": {"code": "generic-drug-unavailable",
+                                             "system": "http://terminology.cds-hooks.org/CodeSystem/OverrideReasons"}}]}
+    resp = client.post(f"/cds-services/{PV}/feedback", json=body)
+    assert resp.status_code == 200
+    [row] = client.application.extensions["cds"].feedback.all_feedback()
+    assert (row["override_system"], row["override_code"]) == (
+        "http://terminology.cds-hooks.org/CodeSystem/OverrideReasons", "generic-drug-unavailable")
