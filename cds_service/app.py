@@ -18,7 +18,7 @@ from .clinical.rules import check_registry
 from .config import load_config
 from .engine import Engine
 from .fhir.parse import warm_up_models
-from .hooks.errors import HookError, operation_outcome
+from .hooks.errors import HookError
 from .hooks.feedback import FeedbackStore
 from .hooks.invoke import unknown_service
 from .hooks.validation import validate_feedback
@@ -60,8 +60,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg["CDS_MAX_BODY_BYTES"]
     app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider settings
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["cds"] = _Ext(app, cfg)
     if not cfg["CDS_REQUIRE_JWT"]:
         log.warning("CDS_REQUIRE_JWT is false: any caller can invoke the services. Use only for demos and tests.")
@@ -267,13 +267,15 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(err.code, "invalid")
+        status = err.code or 400
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(status, "invalid")
         message = {413: "The request body is too large.",
                    404: "No such endpoint.",
-                   405: "Method not allowed on this endpoint."}.get(err.code, err.description or err.name)
-        resp = _error(HookError(err.code or 400, code, message))
-        if err.code == 405 and getattr(err, "valid_methods", None):
-            resp.headers["Allow"] = ", ".join(err.valid_methods)
+                   405: "Method not allowed on this endpoint."}.get(status, err.description or err.name)
+        resp = _error(HookError(status, code, message))
+        allowed = getattr(err, "valid_methods", None)
+        if status == 405 and allowed:
+            resp.headers["Allow"] = ", ".join(allowed)
         return resp
 
     @app.errorhandler(Exception)

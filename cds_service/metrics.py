@@ -103,17 +103,17 @@ def setup_multiprocess(environ=os.environ) -> str:
         environ[ENV] = str(folder)
         log.info("prometheus multiprocess folder %s (%d stale sample files removed)", folder, len(stale))
         return str(folder)
-    folder = tempfile.mkdtemp(prefix="cds-prometheus-")
-    environ[ENV] = folder
+    temporary = tempfile.mkdtemp(prefix="cds-prometheus-")
+    environ[ENV] = temporary
     master = os.getpid()
 
     def _cleanup() -> None:
         if os.getpid() == master:  # workers inherit atexit handlers; only the master removes the folder
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(temporary, ignore_errors=True)
 
     atexit.register(_cleanup)
-    log.info("prometheus multiprocess folder %s (temporary)", folder)
-    return folder
+    log.info("prometheus multiprocess folder %s (temporary)", temporary)
+    return temporary
 
 
 def worker_exited(pid: int) -> None:

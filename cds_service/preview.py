@@ -174,8 +174,8 @@ def _card_view(card: Any) -> dict:
     if not isinstance(card, dict):
         return {"summary": "(not a card object)", "indicator": "info", "invalid": True}
     indicator = card.get("indicator") if card.get("indicator") in INDICATORS else "info"
-    source = card.get("source") if isinstance(card.get("source"), dict) else {}
-    topic = source.get("topic") if isinstance(source.get("topic"), dict) else {}
+    source: dict[str, Any] = card["source"] if isinstance(card.get("source"), dict) else {}
+    topic: dict[str, Any] = source["topic"] if isinstance(source.get("topic"), dict) else {}
     links = []
     for link in card.get("links") or []:
         if isinstance(link, dict):

@@ -18,7 +18,7 @@ def test_readme_settings_table_is_in_sync_with_config():
 
 
 def test_readme_opens_with_the_two_commands():
-    lines = [l for l in (REPO / "README.md").read_text().splitlines() if l.strip()]
+    lines = [line for line in (REPO / "README.md").read_text().splitlines() if line.strip()]
     block = "\n".join(lines[:6])
     assert "./scripts/demo.sh" in block and "./scripts/test.sh" in block
 

@@ -293,7 +293,7 @@ class _FileLinter:
             self.error(loc.line(("source", extra)), f"source.{extra} is not a card-file field (label, url, icon)")
 
     def _indicators(self, data: dict, loc: _Located) -> None:
-        checks = [(("indicator",), data.get("indicator"), "indicator" in data)]
+        checks: list[tuple[tuple[str, ...], Any, bool]] = [(("indicator",), data.get("indicator"), "indicator" in data)]
         for name, variant in (data.get("variants") or {}).items() if isinstance(data.get("variants"), dict) else []:
             if isinstance(variant, dict) and "indicator" in variant:
                 checks.append((("variants", name, "indicator"), variant["indicator"], True))

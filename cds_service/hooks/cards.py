@@ -207,7 +207,7 @@ def _render_suggestion(spec: SuggestionSpec, card: CardFile, values: Mapping[str
     else:
         log.error("unknown suggestion kind %s", spec.kind)
         return None
-    out = {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
+    out: dict[str, Any] = {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
     if spec.recommended:
         out["isRecommended"] = True
     return out

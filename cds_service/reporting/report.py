@@ -22,7 +22,6 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from typing import Iterable
 
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
@@ -305,4 +304,4 @@ def build(setting: str, since: datetime | None = None) -> Report:
         engine.dispose()
 
 
-__all__: Iterable[str] = ["Report", "RuleStats", "ReportError", "build", "collect", "parse_since", "render"]
+__all__ = ["Report", "RuleStats", "ReportError", "build", "collect", "parse_since", "render"]

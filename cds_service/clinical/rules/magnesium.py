@@ -48,7 +48,7 @@ def magnesium_first(ctx: RuleContext) -> list[Finding]:
         return []  # Mg known and not low: nothing to co-manage
     trigger = "; ".join(f"{name} {r.display()}, taken {r.when(snap.now)}" for name, _s, r in low)
     trigger_short = " and ".join(f"{short} {r.display()}" for _n, short, r in low)
-    if mg_low:
+    if mg is not None and mg_low:
         return [Finding(values={
             "trigger": trigger, "trigger_short": trigger_short,
             "mg_status": f"magnesium is low too: {mg.display()}, taken {mg.when(snap.now)}",
