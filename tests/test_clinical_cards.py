@@ -7,7 +7,7 @@ import pytest
 from cds_service.clinical.rules import load_all
 from cds_service.hooks.cards import fill
 
-from _clinical_builders import cards
+from support.clinical import cards
 
 RULES = load_all()
 # data-unavailable is a data notice, not clinical guidance; the clinical rules are what these tests are about.

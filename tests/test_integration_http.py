@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from live import ehr_prefetch
-from helpers import OSEL, OSIGN, PV, assert_valid_response, hook_request, orders_bundle, topics
+from support.live import ehr_prefetch
+from support.helpers import OSEL, OSIGN, PV, assert_valid_response, hook_request, orders_bundle, topics
 
 pytestmark = pytest.mark.fhir_server
 

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from cds_service.cli import main
-from helpers import REPO
+from support.helpers import REPO
 
 # A valid card for the registered rule `hypomagnesemia`. Line numbers matter to the tests below.
 GOOD = textwrap.dedent("""\

@@ -1,7 +1,7 @@
 """The first rule end to end in-process: hypomagnesemia on patient-view, prefetch mode."""
 from __future__ import annotations
 
-from helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from support.helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
 
 
 def _call(client, patient_id, prefetch):

@@ -21,7 +21,7 @@ from cds_service.clinical.rules import REGISTRY
 from cds_service.devtools import fhir_server as fhir_dev
 from cds_service.hooks.cards import CardFileError
 from cds_service.reporting.report import collect, to_markdown
-from helpers import NOW, PV, REPO, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from support.helpers import NOW, PV, REPO, fixture_bundle, hook_request, prefetch_from_fixture, topics
 
 # The five mistakes of the issue, each made in one card file.
 MISTAKES = {

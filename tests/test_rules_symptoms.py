@@ -7,7 +7,7 @@ import pytest
 
 from cds_service.hooks.cards import render_card
 
-from _clinical_builders import (CRAMP, ESRD, ICD10CM, NOW, SNOMED, ago, aluminium, cards, coding, condition, fired,
+from support.clinical import (CRAMP, ESRD, ICD10CM, NOW, SNOMED, ago, aluminium, cards, coding, condition, fired,
                                 findings, heart_rate, hd_session, ica, k, mg, normal_panel, on_dialysis, only,
                                 patient, po4, symptom_obs)
 
