@@ -13,7 +13,7 @@ from flask_cors import CORS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from . import logs
+from . import landing, logs, probes
 from .clinical.rules import load_all
 from .config import load_config
 from .fhir.client import ClientSettings, FhirClient
@@ -74,6 +74,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CORS(app, resources={r"/cds-services*": {"origins": cfg["CDS_CORS_ORIGINS"]}},
          allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=600)
     app.register_blueprint(bp)
+    app.register_blueprint(probes.bp)
+    app.register_blueprint(landing.bp)
     _register_errors(app)
     _register_optional(app, cfg)
     return app
@@ -198,7 +200,7 @@ def call_service(service_id: str):
         log.info("hook answered", extra={
             "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
             "fired": outcome.fired, "timings_ms": timings.as_dict(), "unavailable": outcome.unavailable,
-            "sources": outcome.sources})
+            "sources": outcome.sources, "parseNotes": len(outcome.notes)})
     except HookError as err:
         status = err.status
         resp = _error(err)
@@ -251,7 +253,8 @@ def health():
 def metrics():
     if not ext().cfg["CDS_METRICS"]:
         raise HookError(404, "not-found", "Metrics are disabled.")
-    return Response(generate_latest(ext().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: CONTENT_TYPE_LATEST already carries its charset, and Flask would add another.
+    return Response(generate_latest(ext().metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def _days(n: int):
