@@ -117,3 +117,16 @@ def test_metrics_content_type_has_one_charset(client):
     content_type = resp.headers["Content-Type"]
     assert content_type.lower().count("charset") == 1, content_type
     assert content_type.startswith("text/plain;") and "version=" in content_type
+
+
+def test_kubernetes_example_probes_readiness_and_liveness(make_app):
+    import yaml
+
+    docs = list(yaml.safe_load_all((REPO_ROOT / "docs" / "k8s" / "deployment.yaml").read_text(encoding="utf-8")))
+    deployment = next(d for d in docs if d and d.get("kind") == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    client = make_app().test_client()
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert client.get(container[probe]["httpGet"]["path"]).status_code == 200
