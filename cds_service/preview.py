@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +31,8 @@ from . import fixtures
 from .hooks.errors import HookError
 from .hooks.invoke import invoke
 from .services import SERVICES
+from .clinical.rules import load_all
+from .preview_values import patient_values
 from .timing import Timings
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,8 @@ bp = Blueprint("preview", __name__, url_prefix="/preview", template_folder="temp
                static_folder="static", static_url_path="/static")
 
 INDICATORS = ("info", "warning", "critical")
+# selectionBehavior in the words a clinician would use (shown only when a card offers several suggestions).
+SELECTION_HINTS = {"at-most-one": "Choose one of these.", "any": "Choose any of these."}
 HOOK_ORDER = ("patient-view", "order-select", "order-sign")
 SERVICE_FOR_HOOK = {s.hook: s.id for s in SERVICES.values()}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -54,6 +61,11 @@ def register(app: Flask, cfg: Mapping[str, Any]) -> None:
 def render_markdown(text: Any) -> Markup:
     if not isinstance(text, str) or not text:
         return Markup("")
+    return _render_markdown(text)
+
+
+@lru_cache(maxsize=512)
+def _render_markdown(text: str) -> Markup:
     return Markup(_markdown.render(text))
 
 
@@ -68,9 +80,13 @@ class Scenario:
     title: str
     note: str
     request: dict
+    description: str = ""
+    expected: list[str] | None = None   # rule ids whose cards the scenario expects (None: says nothing)
+    absent: list[str] = field(default_factory=list)  # rules that must stay silent
     response: dict | None = None
     error: dict | None = None
     fired: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # how the answer differs from what the scenario expects
 
 
 def _patient_of(bundle: dict) -> tuple[str | None, str]:
@@ -206,6 +222,7 @@ def _card_view(card: Any) -> dict:
         "topic_display": str(topic.get("display") or ""),
         "suggestions": suggestions,
         "selection": str(card.get("selectionBehavior") or ""),
+        "selection_hint": SELECTION_HINTS.get(str(card.get("selectionBehavior") or ""), "") if len(suggestions) > 1 else "",
         "links": links,
         "override_reasons": [{"code": str(r.get("code") or ""), "display": str(r.get("display") or r.get("code") or "")}
                              for r in reasons],
@@ -230,23 +247,104 @@ def _outcome_view(status: int | None, body: Any) -> dict:
     return {"status": status, "error": issues, "raw": json.dumps(body, indent=2, ensure_ascii=False)[:20000]}
 
 
+def group_by_rule(views: list[dict], rule_order: list[str], rule_titles: Mapping[str, str]) -> tuple[list[dict], list[dict]]:
+    """Navigation: one group per rule with the scenarios that expect its card (positive scenarios), then,
+    collapsed, the scenarios that say that rule must stay silent (its decoys); plus the scenarios that
+    expect no card at all. Built from the scenarios themselves, so new rules and files group themselves.
+
+    A scenario's rules are the ones it expects; without expectations, the ones that fired.
+    """
+    positive: dict[str, list[dict]] = {}
+    decoys: dict[str, list[dict]] = {}
+    none: list[dict] = []
+    for view in views:
+        rules = view["expected"] if view["expected"] is not None else view["fired"]
+        for rule in dict.fromkeys(rules):
+            positive.setdefault(rule, []).append(view)
+        for rule in dict.fromkeys(view.get("absent") or []):
+            if rule not in rules:
+                decoys.setdefault(rule, []).append(view)
+        if not rules:
+            none.append(view)
+    order = {rule: i for i, rule in enumerate(rule_order)}
+    hook_rank = {hook: i for i, hook in enumerate(HOOK_ORDER)}
+
+    def by_hook_then_title(v: dict):
+        return (hook_rank.get(v["hook"], 9), v["title"].lower(), v["key"])
+
+    groups = []
+    for rule in sorted(set(positive) | set(decoys), key=lambda r: (order.get(r, len(order)), r)):
+        groups.append({"rule": rule, "title": rule_titles.get(rule) or rule,
+                       "positive": sorted(positive.get(rule, []), key=by_hook_then_title),
+                       "decoys": sorted(decoys.get(rule, []), key=by_hook_then_title)})
+    return groups, sorted(none, key=by_hook_then_title)
+
+
+def _view(s: Scenario, now: datetime) -> dict:
+    outcome = _outcome_view(200 if s.response is not None else None, s.response or s.error)
+    return {
+        "key": s.key, "anchor": s.key.replace("/", "--"), "hook": s.hook, "service_id": s.service_id,
+        "patient_id": s.patient_id, "title": s.title, "note": s.note, "description": s.description,
+        "expected": s.expected, "absent": s.absent, "fired": s.fired, "problems": s.problems,
+        "card_count": len(outcome.get("cards") or []), "outcome": outcome,
+        "patient_values": patient_values(s.request, now),
+    }
+
+
+CACHE_SECONDS = 60  # scenario times are relative to now: recompute at least this often
+
+
+@dataclass
+class _Computed:
+    key: tuple
+    now: datetime
+    views: list[dict]
+    requests: dict[str, dict]
+
+
+_compute_lock = threading.Lock()
+
+
+def _computed(app, ext) -> _Computed:
+    """Every scenario run and drawn once, then reused until a card file, scenario or fixture changes, the
+    card library is replaced, or CACHE_SECONDS pass: a reload after an edit shows the edit, and other
+    reloads cost only the template."""
+    from .probes import tree_signature
+
+    key = (id(ext.cards), tree_signature(Path(ext.cfg["CDS_CARDS_DIR"])), tree_signature(fixtures.FIXTURES_DIR),
+           int(time.time() // CACHE_SECONDS))
+    with _compute_lock:
+        cached = app.extensions.get("cds_preview")
+        if cached is not None and cached.key == key:
+            return cached
+        now = ext.now()
+        scenarios = [run_scenario(s, ext, now) for s in build_scenarios(now)]
+        cached = _Computed(key, now, [_view(s, now) for s in scenarios], {s.key: s.request for s in scenarios})
+        app.extensions["cds_preview"] = cached
+        return cached
+
+
 @bp.get("")
 @bp.get("/")
 def page():
     ext = current_app.extensions["cds"]
-    now = ext.now()
-    scenarios = [run_scenario(s, ext, now) for s in build_scenarios(now)]
-    views = []
-    for s in scenarios:
-        views.append({
-            "key": s.key, "anchor": s.key.replace("/", "--"), "hook": s.hook, "service_id": s.service_id,
-            "patient_id": s.patient_id, "title": s.title, "note": s.note, "fired": s.fired,
-            "outcome": _outcome_view(200 if s.response is not None else None, s.response or s.error),
-            "request_json": json.dumps(s.request, indent=2, ensure_ascii=False),
-        })
+    computed = _computed(current_app, ext)
+    rule_titles = {rule: str(f.data.get("title") or rule) for rule, f in ext.cards.files.items()}
+    groups, none = group_by_rule(computed.views, list(load_all()), rule_titles)
     services = [{"id": sid, "hook": svc.hook, "title": svc.title} for sid, svc in SERVICES.items()]
-    return _html(render_template("preview.html", scenarios=views, services=services,
-                                 now=now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"]))
+    return _html(render_template("preview.html", scenarios=computed.views, groups=groups, none=none,
+                                 services=services, rule_titles=rule_titles,
+                                 now=computed.now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"]))
+
+
+@bp.get("/request/<path:key>")
+def scenario_request(key: str):
+    """One scenario's hook request, for the request box (the page does not carry them: they are large)."""
+    computed = _computed(current_app, current_app.extensions["cds"])
+    if key not in computed.requests:
+        raise HookError(404, "not-found", f"No preview scenario {key!r}.")
+    return current_app.response_class(json.dumps(computed.requests[key], indent=2, ensure_ascii=False),
+                                      mimetype="application/json")
 
 
 @bp.post("/render")

@@ -68,6 +68,18 @@ def configuration_problems(cfg) -> list[str]:
     return problems
 
 
+def tree_signature(folder: Path) -> tuple:
+    """(name, size, mtime) of every file under ``folder``: changes whenever a file is added, edited or removed."""
+    if not folder.is_dir():
+        return ("missing",)
+    entries = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            stat = path.stat()
+            entries.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
+
+
 class _CardFolderCheck:
     """Re-validates the card folder only when its files change (name, size or modification time)."""
 
@@ -76,24 +88,13 @@ class _CardFolderCheck:
         self._signature: tuple | None = None
         self._problem: str | None = None
 
-    @staticmethod
-    def _signature_of(folder: Path) -> tuple:
-        if not folder.is_dir():
-            return ("missing",)
-        entries = []
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                stat = path.stat()
-                entries.append((str(path.relative_to(folder)), stat.st_size, stat.st_mtime_ns))
-        return tuple(entries)
-
     def problem(self, folder: str | Path) -> str | None:
         from .clinical.rules import load_all
         from .hooks.cards import CardFileError, CardLibrary
 
         folder = Path(folder)
         with self._lock:
-            signature = self._signature_of(folder)
+            signature = tree_signature(folder)
             if signature != self._signature:
                 try:
                     CardLibrary(folder).require(load_all().keys())

@@ -154,12 +154,8 @@ class DevTools:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    exe = chromium_executable()
-    if exe is None:
-        _require_or_skip("Chromium is not installed (Debian: apt-get install chromium); browser tests skipped")
-    profile = tmp_path_factory.mktemp("chromium-profile")
+def launch_chromium(exe: str, profile) -> tuple[subprocess.Popen, DevTools]:
+    """Start headless Chromium with a fresh profile and connect to its first page (also used by bench/)."""
     proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -175,14 +171,31 @@ def chromium(tmp_path_factory):
         tools = DevTools(page["webSocketDebuggerUrl"])
         tools.call("Page.enable")
         tools.call("Emulation.setDeviceMetricsOverride", width=1280, height=1800, deviceScaleFactor=1, mobile=False)
+        return proc, tools
+    except BaseException:
+        stop_chromium(proc)
+        raise
+
+
+def stop_chromium(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    exe = chromium_executable()
+    if exe is None:
+        _require_or_skip("Chromium is not installed (Debian: apt-get install chromium); browser tests skipped")
+    proc, tools = launch_chromium(exe, tmp_path_factory.mktemp("chromium-profile"))
+    try:
         yield tools
         tools.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_chromium(proc)
 
 
 @pytest.fixture(scope="module")
