@@ -1,12 +1,14 @@
 """Card preview load time in headless Chromium, with every scenario on the page.
 
-The service runs under gunicorn (1 worker, CDS_PREVIEW=true); Chromium loads /preview and the time
-from navigation start to the page being ready (scripts run, the chosen scenario shown) is read
+The service runs under gunicorn (1 worker, CDS_PREVIEW=true); Chromium loads /preview (every scenario
+in the navigation, the first one drawn) and the time from navigation start to the load event is read
 from the browser's own clock. Two cases, 5 loads each:
 
-- *after an edit*: a card file is touched before each load, so the service re-runs every scenario
-  (what an informaticist sees after saving a card file);
-- *reload*: nothing changed (the scenarios' answers are reused; only the page is drawn).
+- *after an edit*: a card file is changed before each load, so the service re-runs every scenario
+  against the card files (what an informaticist sees after saving a card file);
+- *reload*: nothing changed (the scenarios' answers are reused; only the page is drawn);
+
+plus the very first load after the service started (everything computed, nothing cached).
 
 Target: every load under 1,000 ms. Writes bench/results/preview_load.json and a screenshot.
 """
@@ -29,7 +31,7 @@ TARGET_MS = 1000.0
 READY = "document.readyState === 'complete' && document.body && document.body.dataset.ready === 'true'"
 TIMING = ("(() => { const n = performance.getEntriesByType('navigation')[0]; return {ttfb: n.responseStart, "
           "html: n.responseEnd, dom: n.domContentLoadedEventEnd, load: n.loadEventEnd, "
-          "bytes: n.transferSize, scenarios: document.querySelectorAll('section.scenario').length}; })()")
+          "bytes: n.transferSize, scenarios: new Set([...document.querySelectorAll('nav.rules a.nav-item')].map(a => a.dataset.key)).size}; })()")
 
 
 def one_load(tools, url: str) -> dict:
@@ -55,7 +57,7 @@ def main() -> int:
         proc, tools = launch_chromium(exe, Path(tempfile.mkdtemp(prefix="cds-bench-chromium-")))
         try:
             url = service.base_url + "/preview"
-            one_load(tools, url)  # warm-up: Chromium's own caches, the service's first import of everything
+            first = one_load(tools, url)  # the first load after the service started (Chromium's caches cold too)
             for _ in range(args.loads):
                 touched.write_text(touched.read_text() + "\n")  # an edit: every scenario is run again
                 time.sleep(0.05)
@@ -73,7 +75,8 @@ def main() -> int:
         summary[case] = {"median_ms": round(statistics.median(ready)), "max_ms": round(max(ready)),
                          "ttfb_median_ms": round(statistics.median(l["ttfb"] for l in loads)),
                          "page_kb": round(loads[-1]["bytes"] / 1024), "scenarios": loads[-1]["scenarios"]}
-    met = all(s["max_ms"] < TARGET_MS for s in summary.values())
+    summary["first_after_start"] = {"load_ms": round(first["load"]), "ttfb_ms": round(first["ttfb"])}
+    met = all(s.get("max_ms", s.get("load_ms")) < TARGET_MS for s in summary.values())
     path = write_result("preview_load", {
         "what": "navigation start to load event of /preview in headless Chromium (1280x1800), service under "
                 "gunicorn with 1 worker, on loopback",

@@ -100,7 +100,8 @@ class _CardFolderCheck:
                     CardLibrary(folder).require(load_all().keys())
                     self._problem = None
                 except CardFileError as exc:
-                    self._problem = f"card files refused: {exc}"
+                    text = " ".join(str(exc).split())  # one line, whatever the loader's layout
+                    self._problem = text if text.startswith("card files refused") else f"card files refused: {text}"
                     log.error("readiness: %s", self._problem, extra={"event": "readiness"})
                 self._signature = signature
             return self._problem

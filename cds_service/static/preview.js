@@ -1,6 +1,6 @@
-// Card preview: one scenario at a time (chosen in the rule navigation, kept in the URL's #fragment),
-// a request box that sends any request to the real endpoint and has the server draw the answer
-// (/preview/render) exactly as the scenarios are drawn.
+// Card preview: the request box sends any request to the real endpoint and has the server draw the
+// answer (/preview/render) exactly as the scenarios are drawn; "Load into the request box" fetches the
+// shown scenario's request. Choosing a scenario is a plain link (?s=<scenario>): no script needed.
 (function () {
   "use strict";
   const $ = (sel) => document.querySelector(sel);
@@ -67,7 +67,7 @@
     const key = button.dataset.scenario;
     const section = button.closest("section.scenario");
     setState("busy", "Loading the scenario's request …");
-    const resp = await fetch("/preview/request/" + key.split("/").map(encodeURIComponent).join("/"));
+    const resp = await fetch("/preview/request/" + encodeURIComponent(key));
     if (!resp.ok) { showError("Could not load the request of " + key); return; }
     const request = await resp.json();
     request.hookInstance = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()));
@@ -79,35 +79,11 @@
     $("#request").focus();
   }
 
-  function sections() { return [...document.querySelectorAll("section.scenario")]; }
-
-  // Show the scenario the #fragment names (else the first one in the navigation) and mark its links.
-  function show() {
-    const all = sections();
-    if (!all.length) return;
-    const wanted = decodeURIComponent(location.hash.slice(1));
-    let current = all.find((s) => s.id === wanted);
-    if (!current) {
-      const first = document.querySelector("nav.rules a.nav-item");
-      current = (first && document.getElementById(first.getAttribute("href").slice(1))) || all[0];
-    }
-    for (const s of all) s.hidden = s !== current;
-    for (const a of document.querySelectorAll("nav.rules a.nav-item")) {
-      const on = a.getAttribute("href") === "#" + current.id;
-      a.classList.toggle("nav-item--current", on);
-      if (on) { const box = a.closest("details"); if (box) box.open = true; }
-    }
-    document.body.dataset.current = current.dataset.scenario;
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     $("#send").addEventListener("click", send);
     for (const btn of document.querySelectorAll("button.load-request")) btn.addEventListener("click", loadScenario);
-    document.body.classList.add("one-at-a-time");
-    // The request box stays at the top: never let the browser scroll to the chosen section.
-    window.addEventListener("hashchange", () => { show(); window.scrollTo(0, 0); });
-    show();
-    window.scrollTo(0, 0);
+    const current = document.querySelector("nav.rules .nav-item--current");
+    if (current) current.scrollIntoView({block: "nearest"});  // the chosen scenario stays in sight in the list
     document.body.dataset.ready = "true";
   });
 })();
