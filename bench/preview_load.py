@@ -10,7 +10,8 @@ from the browser's own clock. Two cases, 5 loads each:
 
 plus the very first load after the service started (everything computed, nothing cached).
 
-Target: every load under 1,000 ms. Writes bench/results/preview_load.json and a screenshot.
+Target: every load under 1,000 ms. Writes bench/results/preview_load.json (and a screenshot to
+test-artifacts/preview_load.png).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, RESULTS, ServiceProcess, write_result
+from common import REPO, ServiceProcess, write_result
 
 sys.path.insert(0, str(REPO / "tests"))
 from test_preview_browser import chromium_executable, launch_chromium, stop_chromium  # noqa: E402
@@ -64,8 +65,8 @@ def main() -> int:
                 results["after_an_edit"].append(one_load(tools, url))
             for _ in range(args.loads):
                 results["reload"].append(one_load(tools, url))
-            RESULTS.mkdir(exist_ok=True)
-            (RESULTS / "preview_load.png").write_bytes(tools.screenshot())
+            (REPO / "test-artifacts").mkdir(exist_ok=True)
+            (REPO / "test-artifacts" / "preview_load.png").write_bytes(tools.screenshot())
         finally:
             tools.close()
             stop_chromium(proc)
