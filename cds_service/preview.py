@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -37,7 +37,6 @@ from . import fixtures
 from .authoring import scenarios as scenario_files
 from .clinical.rules import load_all
 from .hooks.errors import HookError
-from .hooks.invoke import invoke
 from .preview_values import ValueGroup, patient_values
 from .services import SERVICES
 from .timing import Timings
@@ -139,9 +138,7 @@ def run_scenario(scenario: Scenario, ext, now: datetime) -> Answer:
     if scenario.broken:
         return Answer(error=_outcome("invalid", scenario.broken), problems=[f"! {scenario.broken}"])
     try:
-        outcome = invoke(SERVICES[scenario.service_id], scenario.request, cards=ext.cards, now=now,
-                         lookback=timedelta(days=ext.cfg["CDS_LOOKBACK_DAYS"]), fetcher=None,
-                         allowed=lambda _url: False, timings=Timings())
+        outcome = ext.engine.call(SERVICES[scenario.service_id], scenario.request, Timings(), fetch=False, now=now)
     except HookError as err:
         return Answer(error=err.outcome(), problems=[f"! the service refused the request ({err.status}): {err.message}"])
     except Exception:  # a broken card file or rule must not take the page down
@@ -300,7 +297,7 @@ def _prepared(app, ext) -> tuple[_Built, _Answered]:
             built = _Built(build_key, now, build_scenarios(now, cards_dir))
             app.extensions["cds_preview_built"] = built
         card_files = tuple(e for e in tree_signature(cards_dir) if not e[0].startswith(scenario_dir.name + "/"))
-        answer_key = (id(built), id(ext.cards), card_files)
+        answer_key = (id(built), id(ext.engine.cards.current()), card_files)
         answered = app.extensions.get("cds_preview_answered")
         if answered is None or answered.key != answer_key:
             answered = _Answered(answer_key, [_view(s, run_scenario(s, ext, built.now)) for s in built.scenarios])
@@ -312,8 +309,9 @@ def _prepared(app, ext) -> tuple[_Built, _Answered]:
 @bp.get("/")
 def page():
     ext = current_app.extensions["cds"]
+    ext.engine.cards.refresh()  # an edited card file shows on this load; a refused edit is shown instead
     built, answered = _prepared(current_app, ext)
-    rule_titles = {rule: str(f.data.get("title") or rule) for rule, f in ext.cards.files.items()}
+    rule_titles = {rule: str(f.data.get("title") or rule) for rule, f in ext.engine.cards.current().files.items()}
     groups, no_card = group_by_rule(answered.views, list(load_all()), rule_titles)
     ordered = [v for g in groups for v in g["positive"]] + [v for g in groups for v in g["decoys"]] + no_card
     wanted = request.args.get("s")
@@ -322,7 +320,8 @@ def page():
     mismatched = sum(1 for v in answered.views if v["problems"])
     return _html(render_template("preview.html", current=current, count=len(answered.views), groups=groups,
                                  no_card=no_card, mismatched=mismatched, services=services, rule_titles=rule_titles,
-                                 now=built.now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"]))
+                                 now=built.now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"],
+                                 card_problem=ext.engine.cards.problem))
 
 
 @bp.get("/request/<key>")

@@ -45,13 +45,13 @@ def test_thresholds_the_rule_declares_are_in_its_card(rule_id):
     assert set(cards().files[rule_id].thresholds) == set(RULES[rule_id].thresholds)
 
 
-def test_cards_that_override_the_seed_say_so():
-    """Where the verified reference overrides the source cramp guidance, the card text (what the
-    clinician reads) says so, in words a clinician understands."""
-    for rule_id in ("aluminum-toxicity", "magnesium-first", "spasm-workup"):
-        text = cards().files[rule_id].data["detail"]
-        assert "cramp guidance" in text and "verified reference" in text, rule_id
-        assert "seed" not in text.lower(), rule_id
+def test_cards_that_correct_common_guidance_say_so_in_words_a_clinician_can_check():
+    """Where the card departs from what is often quoted (aluminium 150-350 ug/L, "Mg first"), it says so and
+    names the primary source, never an internal document (the linter refuses internal wording)."""
+    aluminium = cards().files["aluminum-toxicity"].data["detail"]
+    assert "150–350 µg/L" in aluminium and "toxic range" in aluminium and "KDOQI" in aluminium
+    magnesium_first = cards().files["magnesium-first"].data["detail"]
+    assert "co-administration" in magnesium_first and "Huang & Kuo" in magnesium_first
     assert cards().files["aluminum-toxicity"].thresholds["al_warning"] == 60
 
 
