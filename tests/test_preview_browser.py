@@ -281,6 +281,14 @@ def test_preview_layout_rule_navigation_and_sidebar_width(chromium, preview_serv
     assert layout["pageHeight"] < 4000, layout["pageHeight"]  # was 46,000 px with every scenario stacked
     save_artifact("preview-sidebar.png", chromium.screenshot("section.scenario .sidebar"))
 
+    # A scenario far down the list: the list scrolls to it, the page does not (the request box stays on top).
+    last = layout["navKeys"][-1]
+    _open(chromium, f"{preview_service.base_url}/preview?s={last}")
+    place = chromium.evaluate("(() => { const nav = document.querySelector('nav.rules').getBoundingClientRect(); "
+                              "const item = document.querySelector('nav .nav-item--current').getBoundingClientRect(); "
+                              "return {scrollY, inside: item.top >= nav.top && item.bottom <= nav.bottom}; })()")
+    assert place == {"scrollY": 0, "inside": True}, place
+
 
 def test_every_scenario_is_drawn_with_the_real_endpoints_cards(chromium, preview_service):
     _open(chromium, preview_service.base_url + "/preview")

@@ -82,8 +82,13 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("#send").addEventListener("click", send);
     for (const btn of document.querySelectorAll("button.load-request")) btn.addEventListener("click", loadScenario);
-    const current = document.querySelector("nav.rules .nav-item--current");
-    if (current) current.scrollIntoView({block: "nearest"});  // the chosen scenario stays in sight in the list
+    // Keep the chosen scenario in sight in the list, scrolling the list only (never the page: the request
+    // box stays at the top).
+    const nav = document.querySelector("nav.rules");
+    const current = nav && nav.querySelector(".nav-item--current");
+    if (current && current.offsetTop + current.offsetHeight > nav.scrollTop + nav.clientHeight) {
+      nav.scrollTop = current.offsetTop - nav.clientHeight / 3;
+    }
     document.body.dataset.ready = "true";
   });
 })();
