@@ -130,3 +130,25 @@ def test_kubernetes_example_probes_readiness_and_liveness(make_app):
     client = make_app().test_client()
     for probe in ("readinessProbe", "livenessProbe"):
         assert client.get(container[probe]["httpGet"]["path"]).status_code == 200
+
+
+def test_lenient_parse_notes_are_debug_lines_counted_on_the_hook_line(make_app, caplog):
+    """Real EHR data needs lenient parsing often (the demo logged 252 notes at INFO); they are DEBUG now and
+    the one INFO line per hook call says how many there were."""
+    import logging
+    from datetime import datetime, timezone
+
+    from cds_service.authoring import scenarios as sc
+    from cds_service.services import SERVICES
+
+    scenario = sc.load(REPO_ROOT / "cards" / "scenarios" / "sign-sandbox-mixed-ord-hd-low-mg.yaml")
+    service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
+    now = datetime.now(timezone.utc)
+    body = sc.request_for(scenario, sc.materialise(scenario, now), service, prefetch=True)
+    client = make_app().test_client()
+    with caplog.at_level(logging.DEBUG, logger="cds_service"):
+        assert client.post(f"/cds-services/{service.id}", json=body).status_code == 200
+    notes = [r for r in caplog.records if r.getMessage().startswith("lenient parse")]
+    assert notes and all(r.levelno == logging.DEBUG for r in notes)
+    [hook_line] = [r for r in caplog.records if getattr(r, "event", None) == "hook"]
+    assert hook_line.levelno == logging.INFO and hook_line.parseNotes == len(notes)
