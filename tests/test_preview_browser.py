@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -256,6 +257,11 @@ LAYOUT = """
 """
 
 
+def _rules(codes) -> list[str]:
+    """Topic codes or rule ids, compared as the words they are made of (EHR-safe codes drop the hyphens)."""
+    return [re.sub(r"[^a-z0-9]", "", str(c).lower()) for c in codes]
+
+
 def _open(chromium, url: str):
     chromium.call("Page.navigate", url=url)
     chromium.wait_for(READY)
@@ -315,7 +321,7 @@ def test_every_scenario_is_drawn_with_the_real_endpoints_cards(chromium, preview
     _open(chromium, preview_service.base_url + "/preview?s=dx-low-mg")
     card = chromium.evaluate(READ_SHOWN)["cards"][0]
     card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
-    assert card["topic"] == "hypomagnesemia" and card["indicator"] == "warning"
+    assert _rules([card["topic"]]) == _rules(["hypomagnesemia"]) and card["indicator"] == "warning"
     assert card["colour"] == "rgb(179, 107, 0)"  # the warning colour of the sidebar
     assert "<strong>Latest serum magnesium:" in card["detailHtml"] and "<li>" in card["detailHtml"]
     assert card["source"] == card_file["source"]["url"]
@@ -334,7 +340,7 @@ def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, p
                               "({topic: c.dataset.topic, indicator: c.dataset.indicator, "
                               "summary: c.querySelector('.card-summary').textContent}))")
     # dx-low-mg: low Mg drawn before a session that ended 2 h ago
-    assert [c["topic"] for c in cards] == ["hypomagnesemia", "post-dialysis-monitoring"]
+    assert _rules(c["topic"] for c in cards) == _rules(["hypomagnesemia", "post-dialysis-monitoring"])
     assert cards[0]["summary"].startswith("Low magnesium 0.53 mmol/L")
     assert chromium.evaluate("document.querySelector('#status').textContent").startswith("HTTP 200")
     width = chromium.evaluate("document.querySelector('#try .sidebar').getBoundingClientRect().width")
@@ -364,4 +370,4 @@ def test_load_button_puts_the_scenario_request_in_the_box(chromium, preview_serv
     chromium.evaluate("document.querySelector('#send').click(); true")
     chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
     topics = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => c.dataset.topic)")
-    assert topics == ["hypomagnesemia", "post-dialysis-monitoring"]
+    assert _rules(topics) == _rules(["hypomagnesemia", "post-dialysis-monitoring"])
