@@ -158,6 +158,9 @@ def test_services_dependencies_and_the_database_url_fit_together():
         assert volume.split(":")[0] in config["volumes"]
     env_files = [e["path"] if isinstance(e, dict) else e for e in cds["env_file"]]
     assert env_files == [".env"] and (REPO / ".env.example").is_file()
+    for named in re.findall(r"[\w.-]*env[\w.-]*\.example\b", COMPOSE.read_text(encoding="utf-8")):
+        assert (REPO / named).is_file(), f"compose.yaml names {named}, which does not exist"
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", env["POSTGRES_PASSWORD"]), "the example password must fit in a URL"
 
 
 def test_published_port_matches_cds_bind_and_the_image():
