@@ -13,7 +13,7 @@ from flask_cors import CORS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from . import logs
+from . import landing, logs, probes
 from .clinical.rules import check_registry
 from .config import load_config
 from .engine import Engine
@@ -75,6 +75,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
          allow_headers=CORS_HEADERS + cfg["CDS_CORS_ALLOW_HEADERS"], methods=["GET", "POST", "OPTIONS"], max_age=600)
     app.url_map.strict_slashes = False  # /cds-services/ and /cds-services/{id}/ answer like the canonical URLs
     app.register_blueprint(bp)
+    app.register_blueprint(probes.bp)
+    app.register_blueprint(landing.bp)
     _register_errors(app)
     _register_optional(app, cfg)
     return app
@@ -203,7 +205,7 @@ def call_service(service_id: str):
             "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
             "fired": outcome.fired, "silent": outcome.silent, "timings_ms": timings.as_dict(),
             "unavailable": outcome.unavailable, "sources": outcome.sources,
-            "ruleErrors": [f.rule_id for f in outcome.rule_errors], **vendor})
+            "ruleErrors": [f.rule_id for f in outcome.rule_errors], "parseNotes": len(outcome.notes), **vendor})
     except HookError as err:
         status = err.status
         resp = _error(err)
@@ -267,7 +269,8 @@ def health():
 def metrics():
     if not ext().cfg["CDS_METRICS"]:
         raise HookError(404, "not-found", "Metrics are disabled.")
-    return Response(generate_latest(ext().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: CONTENT_TYPE_LATEST already carries its charset, and Flask would add another.
+    return Response(generate_latest(ext().metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def _register_errors(app: Flask) -> None:

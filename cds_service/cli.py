@@ -16,7 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
                         "max_requests", "max_requests_jitter", "preload_app", "accesslog", "errorlog", "loglevel",
                         "on_starting", "child_exit"):  # hooks: shared Prometheus samples across workers
                 self.cfg.set(key, getattr(gunicorn_conf, key))
-            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("bind", serve_bind(args.host, args.port))
             if args.workers:
                 self.cfg.set("workers", args.workers)
 
@@ -39,29 +39,70 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_bind(host: str | None, port: int | None, environ=None) -> str:
+    """HOST:PORT to listen on: the flags, else CDS_BIND (HOST:PORT), else 0.0.0.0:8080."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    default_host, _, default_port = (environ.get("CDS_BIND") or DEFAULT_BIND).rpartition(":")
+    if not default_port.isdigit():
+        raise SystemExit(f"CDS_BIND must be HOST:PORT, got {environ.get('CDS_BIND')!r}")
+    return f"{host or default_host or '0.0.0.0'}:{port or int(default_port)}"
+
+
+DEFAULT_BIND = "0.0.0.0:8080"
+
+
 def _demo(args: argparse.Namespace) -> int:
     from .devtools.demo import run_demo
     return run_demo(host=args.host, port=args.port, fhir_port=args.fhir_port, synthea=not args.no_synthea,
                     workers=args.workers)
 
 
+def _demo_call(args: argparse.Namespace) -> int:
+    from .devtools.demo import call_demo
+    return call_demo(args.name, raw=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks 2.0 service for dialysis electrolytes.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the service under gunicorn")
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=0, help="worker processes (default: gunicorn_conf)")
+    serve = sub.add_parser(
+        "serve", help="run the service under gunicorn",
+        description="Run the service under gunicorn (cds_service/gunicorn_conf.py). Settings come from the CDS_* "
+                    "environment variables (see the README); the process refuses to start on a bad setting or "
+                    "card file.")
+    serve.add_argument("--host", default=None,
+                       help=f"address to listen on (default: the host part of CDS_BIND, else {DEFAULT_BIND.split(':')[0]})")
+    serve.add_argument("--port", type=int, default=None,
+                       help=f"port to listen on (default: the port part of CDS_BIND, else {DEFAULT_BIND.split(':')[1]})")
+    serve.add_argument("--workers", type=int, default=0,
+                       help="worker processes (default: CDS_WORKERS, else the CPU count, at most 4)")
     serve.set_defaults(func=_serve)
 
-    demo = sub.add_parser("demo", help="start a FHIR server with the demo patients, then the service against it")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--fhir-port", type=int, default=8090)
-    demo.add_argument("--workers", type=int, default=2)
-    demo.add_argument("--no-synthea", action="store_true", help="skip loading the large Synthea history")
+    demo = sub.add_parser(
+        "demo", help="start a FHIR server with the demo patients, then the service against it",
+        description="Start the pinned test FHIR server with the demo patients (times moved to now), then the CDS "
+                    "service against it with JWT checks off and the card preview on, and print requests to try. "
+                    "Ctrl-C stops both.")
+    demo.add_argument("--host", default="127.0.0.1", help="address the CDS service listens on (default: %(default)s)")
+    demo.add_argument("--port", type=int, default=8080, help="port of the CDS service (default: %(default)s)")
+    demo.add_argument("--fhir-port", type=int, default=8090,
+                      help="port of the demo FHIR server, on 127.0.0.1 (default: %(default)s)")
+    demo.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default: %(default)s)")
+    demo.add_argument("--no-synthea", action="store_true",
+                      help="skip loading the large Synthea patient history (faster start)")
     demo.set_defaults(func=_demo)
+    demo_sub = demo.add_subparsers(dest="demo_command", metavar="{call}")
+    from .devtools.demo import request_names
+    call = demo_sub.add_parser(
+        "call", help="send one of the demo's requests to the running demo and show its cards",
+        description="Send one of the requests the running demo wrote (var/demo/requests/NAME.json) to its service "
+                    "and print the cards. Works from any directory.")
+    call.add_argument("name", metavar="NAME", help="the request: " + ", ".join(request_names()))
+    call.add_argument("--json", action="store_true", help="print the whole JSON answer instead of a summary")
+    call.set_defaults(func=_demo_call)
 
     _register_plugins(sub)
     return parser

@@ -183,3 +183,20 @@ def test_report_on_postgres_without_the_tables_is_a_clear_error(postgres, capsys
     url = postgres.create_database()
     assert main(["feedback", "report", "--db", url]) == 2
     assert "has no feedback or issued_cards table" in capsys.readouterr().err
+
+
+def test_readiness_fails_while_the_shared_store_is_gone_and_liveness_does_not(postgres, make_app):
+    url = postgres.create_database()
+    client = make_app(CDS_FEEDBACK_DB=url).test_client()
+    assert client.get("/health/ready").status_code == 200
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/postgres",
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))  # the store goes away under the running app
+    admin.dispose()
+    resp = client.get("/health/ready")
+    assert resp.status_code == 503, resp.get_json()
+    body = resp.get_json()
+    assert body["checks"]["feedbackStore"] is False and any("CDS_FEEDBACK_DB" in p for p in body["problems"])
+    assert client.get("/health/live").status_code == 200
