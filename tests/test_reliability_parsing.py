@@ -22,6 +22,7 @@ from cds_service.hooks.prefetch import Resolved
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from history import patient_history  # noqa: E402
+from tests.support.projection import view  # noqa: E402
 
 
 
@@ -55,8 +56,10 @@ def assert_same(prefetch: dict):
     assert snap.dialysis == status
     assert snap.labs.results == panel.results
     # the snapshot keeps only the Conditions some rule can read; every other one is ignored by every rule
-    assert list(snap.conditions) == [c for c in conditions if codes.condition_read_by_rules(pairs(c.code))]
-    assert list(snap.symptom_observations) == symptoms
+    # compared element by element (the snapshot holds typed projections, the reference fhir.resources models)
+    assert [view(c) for c in snap.conditions] == [view(c) for c in conditions
+                                                  if codes.condition_read_by_rules(pairs(c.code))]
+    assert [view(o) for o in snap.symptom_observations] == [view(o) for o in symptoms]
 
 
 # ---------------------------------------------------------------------- random odd histories

@@ -28,7 +28,8 @@ from ..clinical import codes, dialysis, labs
 from ..clinical.orders import read_draft_orders
 from ..clinical.snapshot import Snapshot
 from ..clinical.timeutil import parse_fhir_datetime
-from ..fhir.parse import bundle_resources, lenient
+from ..fhir.parse import bundle_resources
+from ..fhir.project import project
 from .prefetch import Resolved
 
 OBSERVATION_KEYS = ("labs", "aluminum", "heartRate")
@@ -47,7 +48,7 @@ def _trim(raw: dict, keep: tuple[str, ...], choice_prefixes: tuple[str, ...]) ->
 
 
 def _parse_observation(raw: dict):
-    return lenient(_trim(raw, _OBSERVATION_KEEP, ("value", "effective")), "Observation")
+    return project(_trim(raw, _OBSERVATION_KEEP, ("value", "effective")), "Observation")
 
 
 class LazyModels(Sequence):
@@ -65,7 +66,7 @@ class LazyModels(Sequence):
 
     def model(self, index: int):
         if index not in self._cache:
-            self._cache[index] = lenient(self._raws[index], self._type, self._notes)
+            self._cache[index] = project(self._raws[index], self._type, self._notes)
         return self._cache[index]
 
     def _all(self) -> list[Any]:
@@ -142,9 +143,9 @@ def _session_candidates(procedures: list[dict], encounters: list[dict]) -> list[
 def _model(c: _Candidate, notes: list[str] | None):
     if c.model is None:
         if c.kind == "Procedure":
-            c.model = lenient(_trim(c.raw, _PROCEDURE_KEEP, ("performed",)), "Procedure", notes) or False
+            c.model = project(_trim(c.raw, _PROCEDURE_KEEP, ("performed",)), "Procedure", notes) or False
         else:
-            c.model = lenient(_trim(c.raw, _ENCOUNTER_KEEP, ()), "Encounter", notes) or False
+            c.model = project(_trim(c.raw, _ENCOUNTER_KEEP, ()), "Encounter", notes) or False
     return c.model or None
 
 
@@ -200,11 +201,11 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
     patient = None
     patients = bundle_resources(data.get("patient"), "Patient")
     if patients:
-        patient = lenient(patients[0], "Patient", notes)
+        patient = project(patients[0], "Patient", notes)
 
     drafts = []
     if "draftOrders" in context:
-        drafts = read_draft_orders(context.get("draftOrders"), lambda raw, rtype: lenient(raw, rtype, notes), notes)
+        drafts = read_draft_orders(context.get("draftOrders"), lambda raw, rtype: project(raw, rtype, notes), notes)
     selections = None
     if hook == "order-select":
         selections = frozenset(str(s) for s in context.get("selections") or [])
