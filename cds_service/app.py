@@ -48,7 +48,8 @@ class _Ext:
         self.metrics = Metrics()
         self.engine = Engine(cfg, fhir_observer=lambda kind: self.metrics.fhir_calls.labels(kind).inc())
         self.fhir = self.engine.fhir
-        self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"])
+        self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"],
+                                      on_drop=lambda table: self.metrics.records_dropped.labels(table).inc())
         self.auth = Authenticator(cfg)
         self.now = self.engine.now
         warm_up_models()

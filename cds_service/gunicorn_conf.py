@@ -34,3 +34,10 @@ def child_exit(server, worker):
     from cds_service.metrics import worker_exited
 
     worker_exited(worker.pid)
+
+
+def worker_exit(server, worker):
+    """In the worker, as it stops: write the issued-card records still queued."""
+    from cds_service.hooks.feedback import flush_all
+
+    flush_all()

@@ -69,6 +69,9 @@ class Metrics:
                                 registry=target)
         self.silent_fired = Counter("cds_rule_silent_fired", "Findings of silent rules (recorded, no card returned) "
                                     "by service and rule", ["service", "rule"], registry=target)
+        self.records_dropped = Counter("cds_issued_records_dropped", "Issued-card and silent-firing records dropped "
+                                       "because the background writer's queue was full", ["table"],
+                                       registry=target)
         self.rule_errors = Counter("cds_rule_errors", "Rule failures (that rule's cards were left out of the answer)",
                                    ["rule"], registry=target)
         self.rule_last_error = Gauge("cds_rule_last_error_timestamp_seconds", "When a rule last failed (Unix time)",

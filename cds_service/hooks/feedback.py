@@ -7,13 +7,15 @@ reaches another replica.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import queue
 import threading
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, insert,
                         select)
@@ -145,12 +147,15 @@ def create_schema(engine: Engine, setting: str) -> None:
 
 
 class FeedbackStore:
-    def __init__(self, setting: str):
+    def __init__(self, setting: str, on_drop: Callable[[str], None] | None = None, queue_size: int = 10000):
         self.engine = make_engine(setting)
         create_schema(self.engine, setting)
-        self._queue: queue.Queue = queue.Queue(maxsize=10000)
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._on_drop = on_drop  # called with the table name of each record dropped because the queue is full
+        self.dropped = 0
         self._writer = threading.Thread(target=self._write_issued, name="issued-cards-writer", daemon=True)
         self._writer.start()
+        _LIVE.add(self)
 
     # -------------------------------------------------------------- feedback (synchronous, durable)
     def add_feedback(self, service_id: str, items: Iterable[dict[str, Any]]) -> int:
@@ -195,7 +200,10 @@ class FeedbackStore:
         for row in rows:
             try:
                 self._queue.put_nowait(row)
-            except queue.Full:
+            except queue.Full:  # never make a clinician wait for the record: count it and drop it
+                self.dropped += 1
+                if self._on_drop is not None:
+                    self._on_drop(row[0].name)
                 log.warning("issued-card queue full; %s of rule %s not recorded", row[0].name, row[1]["rule_id"])
 
     def _write_issued(self) -> None:
@@ -229,6 +237,13 @@ class FeedbackStore:
         threading.Thread(target=waiter, daemon=True).start()
         done.wait(timeout)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is still queued (shutdown: atexit and gunicorn's worker_exit both call it; twice is harmless)."""
+        if self._queue.unfinished_tasks:
+            self.flush(timeout)
+        _LIVE.discard(self)
+
+
     # -------------------------------------------------------------- reads
     def all_feedback(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -253,3 +268,13 @@ class FeedbackStore:
         except Exception:
             log.exception("feedback database unreachable")
             return False
+
+
+_LIVE: "weakref.WeakSet[FeedbackStore]" = weakref.WeakSet()
+
+
+@atexit.register
+def flush_all(timeout: float = 5.0) -> None:
+    """Flush every open store's queued issued-card records (process shutdown)."""
+    for store in list(_LIVE):
+        store.close(timeout)
