@@ -1,9 +1,7 @@
 """Flask app factory: the web edge only (HTTP, CORS, auth, limits, errors, metrics, logs)."""
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -20,6 +18,7 @@ from .fhir.client import ClientSettings, FhirClient
 from .fhir.parse import warm_up_models
 from .fhir.urls import Allowlist
 from .hooks.cards import CardLibrary
+from .hooks import strict_json
 from .hooks.errors import HookError, operation_outcome
 from .hooks.feedback import FeedbackStore
 from .hooks.invoke import invoke, unknown_service
@@ -122,41 +121,7 @@ def _json_body() -> Any:
     raw = request.get_data(cache=False)
     if not raw.strip():
         raise HookError(400, "invalid", "The request body is empty.")
-    depth_limit = ext().cfg["CDS_MAX_JSON_DEPTH"]
-    if _nesting_depth(raw, depth_limit) > depth_limit:
-        raise HookError(400, "invalid", f"The request body is nested deeper than {depth_limit} levels.")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise HookError(400, "invalid", f"The request body is not valid JSON: {str(exc)[:120]}") from None
-
-
-_KEEP_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-_STRING = re.compile(rb'"[^"]*"')
-_INNERMOST_PAIRS = re.compile(rb"[\[{][\]}]")
-
-
-def _nesting_depth(raw: bytes, limit: int = 1 << 30) -> int:
-    """Deepest bracket nesting outside strings, without parsing (so it cannot blow the stack).
-
-    Escapes are dropped first (escaped backslashes, then escaped quotes: JSON escapes pair up left to
-    right), then everything but quotes and brackets is deleted, all in C and without large temporary
-    lists. Strings are then just quotes around brackets and are removed; each later pass removes the innermost bracket pairs, so the
-    number of passes is the depth. Stops counting past ``limit``. Unbalanced input is left for the
-    JSON parser to report.
-    """
-    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _KEEP_STRUCTURE)
-    # Any two adjacent quotes are an empty string or the seam between two strings with nothing between
-    # them: dropping them keeps what is outside strings intact, without building a list of matches.
-    brackets = _STRING.sub(b"", structure.replace(b'""', b""))
-    depth = 0
-    while brackets and depth <= limit:
-        shorter = _INNERMOST_PAIRS.sub(b"", brackets)
-        if len(shorter) == len(brackets):
-            break
-        brackets = shorter
-        depth += 1
-    return depth
+    return strict_json.parse(raw, ext().cfg["CDS_MAX_JSON_DEPTH"])
 
 
 # ---------------------------------------------------------------------- views
