@@ -124,6 +124,13 @@ def _json_body() -> Any:
     return strict_json.parse(raw, ext().cfg["CDS_MAX_JSON_DEPTH"])
 
 
+@bp.after_request
+def _no_store(resp: Response) -> Response:
+    """Answers carry patient values (cards, 412 details): no cache, shared or private, may keep them."""
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
 # ---------------------------------------------------------------------- views
 
 @bp.get("/cds-services")

@@ -228,3 +228,18 @@ def test_truncated_or_unbalanced_json_is_deep_only_when_it_is(value, limit, cut)
             break  # a stray closer: the parser stops there
         deepest = max(deepest, level)
     assert deeper_than(raw, limit) == (deepest > limit)
+
+
+def test_answers_are_never_cached(client):
+    """Cards and error details carry patient values: Cache-Control: no-store on every answer."""
+    from helpers import fixture_bundle, prefetch_from_fixture, topics
+
+    body = hook_request(PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg")))
+    cards = client.post(f"/cds-services/{PV}", json=body)
+    assert cards.status_code == 200 and "hypomagnesemia" in topics(cards.get_json())
+    answers = [cards, client.post(f"/cds-services/{PV}", json=hook_request(PV, "dx-low-mg")),  # 412
+               client.post(f"/cds-services/{PV}", data="{", content_type="application/json"),  # 400
+               client.post(f"/cds-services/{PV}/feedback", json={"feedback": []}),
+               client.get("/cds-services"), client.get("/health")]
+    for resp in answers:
+        assert resp.headers.get("Cache-Control") == "no-store", (resp.status_code, resp.headers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib
 import logging
+import re
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -122,8 +123,11 @@ def lenient(raw: Any, resource_type: str | None = None, notes: list[str] | None 
     return None
 
 
+_RESOURCE_ID = re.compile(r"^([A-Za-z]+)/[^:]*:")
+
+
 def _note(notes: list[str] | None, text: str) -> None:
-    log.info("lenient parse: %s", text)
+    log.info("lenient parse: %s", _RESOURCE_ID.sub(r"\1:", text))  # the type, never the id, in logs
     if notes is not None:
         notes.append(text)
 
