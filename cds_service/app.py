@@ -20,11 +20,13 @@ from .fhir.urls import Allowlist
 from .hooks.cards import CardLibrary
 from .hooks import strict_json
 from .hooks.errors import HookError, operation_outcome
-from .hooks.feedback import FeedbackStore
+from .hooks.feedback import FeedbackStore, create_schema
 from .hooks.invoke import invoke, unknown_service
 from .hooks.validation import validate_feedback
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
+from .security.replay import DbReplayCache, ReplayStoreError
+from .security.replay import metadata as replay_tables
 from .services import SERVICES
 from .timing import Deadline, Timings
 
@@ -48,7 +50,8 @@ class _Ext:
             max_entries=cfg["CDS_FHIR_MAX_ENTRIES"],
             observer=lambda kind: self.metrics.fhir_calls.labels(kind).inc()))
         self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"])
-        self.auth = Authenticator(cfg)
+        create_schema(self.feedback.engine, cfg["CDS_FEEDBACK_DB"], replay_tables)
+        self.auth = Authenticator(cfg, replay=DbReplayCache(self.feedback.engine))
         self.now = cfg.get("NOW_FN") or (lambda: datetime.now(timezone.utc))
         warm_up_models()
 
@@ -107,6 +110,10 @@ def _authenticate(audiences: list[str]) -> None:
         log.warning("JWT refused: %s", exc, extra={"event": "auth-refused", "path": request.path})
         raise HookError(401, "security", "Authentication required.",
                         headers={"WWW-Authenticate": 'Bearer realm="cds-services", error="invalid_token"'}) from None
+    except ReplayStoreError as exc:  # neither accept (it could be a replay) nor blame the token
+        log.error("JWT not checked: %s", exc, extra={"event": "auth-unavailable", "path": request.path})
+        raise HookError(503, "transient", "The service cannot verify tokens right now; please retry.",
+                        headers={"Retry-After": "5"}) from None
 
 
 def _public_url(path: str) -> str:

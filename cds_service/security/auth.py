@@ -18,7 +18,9 @@ What a token must satisfy, in the order it is checked:
    ``CDS_JWT_LEEWAY_S``); ``exp``, ``iat`` and ``nbf`` (when present) are JSON numbers, not
    numeric strings; lifetime ``exp - iat`` at most ``CDS_JWT_MAX_LIFETIME_S``; ``nbf``
    honoured when present; ``tenant`` in ``CDS_ALLOWED_TENANTS`` when that list is set.
-6. ``jti`` not seen before from this issuer within the token's lifetime (replay cache).
+6. ``jti`` not seen before from this issuer within the token's lifetime (replay cache: the
+   ``jwt_replay`` table of the feedback database when the app passes one, shared by every worker
+   and replica; in memory otherwise).
 
 The crypto is PyJWT's; this module only decides which keys and claims are acceptable.
 """
@@ -260,7 +262,7 @@ def _signing_keys(document: Any, iss: str) -> dict[str, dict]:
 
 class Authenticator:
     def __init__(self, config: Mapping[str, Any], session: requests.Session | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, replay: Any = None):
         self.config = config
         self.clock = clock
         self.algorithms = accepted_algorithms(list(config.get("CDS_JWT_ALGORITHMS") or []))
@@ -270,7 +272,7 @@ class Authenticator:
         self.public_base = str(config.get("CDS_PUBLIC_BASE_URL") or "").strip()
         self.session = session or requests.Session()
         self.session.trust_env = False  # key material is never fetched through an ambient proxy
-        self.replay = ReplayCache(clock=clock)
+        self.replay = replay if replay is not None else ReplayCache(clock=clock)
         issuers = config.get("CDS_TRUSTED_ISSUERS") or {}
         self.sources: dict[str, JwksSource] = {
             str(iss): JwksSource(str(iss), location, self.session, clock) for iss, location in issuers.items()
