@@ -76,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     CORS(app, resources={r"/cds-services*": {"origins": cfg["CDS_CORS_ORIGINS"]}},
          allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=600)
     app.register_blueprint(bp)
+    app.after_request(_no_store)
     _register_errors(app)
     _register_optional(app, cfg)
     return app
@@ -131,7 +132,6 @@ def _json_body() -> Any:
     return strict_json.parse(raw, ext().cfg["CDS_MAX_JSON_DEPTH"])
 
 
-@bp.after_request
 def _no_store(resp: Response) -> Response:
     """Answers carry patient values (cards, 412 details): no cache, shared or private, may keep them."""
     resp.headers.setdefault("Cache-Control", "no-store")
