@@ -10,6 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CDS_BIND=0.0.0.0:8080
 
 WORKDIR /app
+# nginx: the buffering front proxy `cds-service serve` starts in front of gunicorn (slow clients, error pages)
+RUN apt-get update && apt-get install -y --no-install-recommends nginx \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 cds && useradd --system --uid 10001 --gid cds --home-dir /app --shell /usr/sbin/nologin cds \
     && mkdir -p /data && chown cds:cds /data
 

@@ -197,7 +197,7 @@ class NginxProxy:
         self.settings = settings
         self.binary = binary or find_nginx()
         if not self.binary:
-            raise ProxyError("nginx is not installed (Debian: apt-get install nginx-light, or nginx). "
+            raise ProxyError("nginx is not installed (Debian: apt-get install nginx, or nginx-light). "
                              "Install it, or run `cds-service serve --no-proxy` (development only: no protection "
                              "against slow clients).")
         self.process: subprocess.Popen | None = None

@@ -26,8 +26,8 @@ PATH = f"/cds-services/{SERVICE}"
 def _require_nginx():
     if find_nginx() is None:
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("nginx is not installed (required in CI; Debian: apt-get install nginx-light)")
-        pytest.skip("nginx is not installed (Debian: apt-get install nginx-light)")
+            pytest.fail("nginx is not installed (required in CI; Debian: apt-get install nginx)")
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx)")
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_502_from_nginx_when_gunicorn_is_not_there_is_an_operation_outcome(tmp_p
 
 def test_missing_nginx_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr("cds_service.proxy.find_nginx", lambda: None)
-    with pytest.raises(ProxyError, match="apt-get install nginx-light.*--no-proxy"):
+    with pytest.raises(ProxyError, match="apt-get install nginx.*--no-proxy"):
         NginxProxy(ProxySettings("127.0.0.1", 1, 1000, tmp_path))
 
 
