@@ -27,6 +27,11 @@ def _serve(args: argparse.Namespace) -> int:
                 raise HaltServer("nginx exited; stopping (the service cannot be reached without it)", 1)
             super().reap_workers()
 
+        def stop(self, graceful=True):
+            if proxy is not None:
+                proxy.stop()  # first: nginx stops accepting and finishes what gunicorn is still serving
+            super().stop(graceful)
+
     class _App(BaseApplication):
         def load_config(self):
             for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
