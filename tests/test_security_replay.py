@@ -108,3 +108,22 @@ def test_jti_longer_than_the_column_is_refused_before_the_store(tmp_path):
     token = mint(keys, jku=None, aud=SERVICE_URL, jti="j" * 257)
     resp = app.test_client().post(f"/cds-services/{SERVICE}", json=hook_request(with_fhir=False), headers=auth(token))
     assert resp.status_code == 401
+
+
+def test_a_failed_purge_does_not_refuse_the_token_just_remembered(tmp_path, caplog):
+    cache = _cache(tmp_path / "r.sqlite3", purge_every_s=0)
+    real_begin = cache.engine.begin
+    calls = []
+
+    def begin_then_fail():
+        calls.append(1)
+        if len(calls) == 2:  # the purge's transaction
+            from sqlalchemy.exc import OperationalError
+            raise OperationalError("DELETE", {}, Exception("database is locked"))
+        return real_begin()
+
+    cache.engine.begin = begin_then_fail
+    assert cache.check_and_add(ISS, "a", time.time() + 60)
+    assert any("not purged" in r.getMessage() for r in caplog.records)
+    cache.engine.begin = real_begin
+    assert not cache.check_and_add(ISS, "a", time.time() + 60)

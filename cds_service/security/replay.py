@@ -55,9 +55,9 @@ class DbReplayCache:
         try:
             with self.engine.begin() as conn:
                 fresh = self._insert(conn, row, now)
-            self._maybe_purge(now)
         except SQLAlchemyError as exc:
             raise ReplayStoreError(f"replay cache unavailable ({type(exc).__name__})") from None
+        self._maybe_purge(now)
         return fresh
 
     def _insert(self, conn, row: dict, now: float) -> bool:
@@ -86,6 +86,8 @@ class DbReplayCache:
                 purged = conn.execute(delete(jwt_replay).where(jwt_replay.c.forget_after < now)).rowcount
             if purged:
                 log.debug("replay cache: %d expired jti rows purged", purged)
+        except SQLAlchemyError as exc:  # the token is already remembered: a failed purge must not refuse it
+            log.warning("replay cache: expired rows not purged (%s); will retry", type(exc).__name__)
         finally:
             self._purge_lock.release()
 
