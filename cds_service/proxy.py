@@ -86,7 +86,19 @@ def _nginx_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _connections() -> tuple[int, int]:
+    """(worker_connections, worker_rlimit_nofile): up to 4096 connections, within the hard open-file limit
+    (an unprivileged nginx may raise its soft limit only that far)."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    connections = max(256, min(4096, hard - 64))
+    return connections, min(hard, connections + 64)
+
+
 def render_config(s: ProxySettings) -> str:
+    connections, nofile = _connections()
     listen = f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"
     rt = s.runtime
     error_pages, error_locations = [], []
@@ -108,11 +120,12 @@ def render_config(s: ProxySettings) -> str:
 daemon off;
 master_process on;
 worker_processes {s.worker_processes};
+worker_rlimit_nofile {nofile};
 pid {rt}/nginx.pid;
 error_log stderr warn;
 
 events {{
-    worker_connections 4096;
+    worker_connections {connections};
 }}
 
 http {{
