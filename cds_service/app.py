@@ -20,9 +20,11 @@ from .fhir.urls import Allowlist
 from .hooks.cards import CardLibrary
 from .hooks import strict_json
 from .hooks.errors import HookError, operation_outcome
+from .hooks.extensions import log_fields as request_extensions
 from .hooks.feedback import FeedbackStore, create_schema
 from .hooks.invoke import invoke, unknown_service
 from .hooks.validation import validate_feedback
+from .http_body import decode_body
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
 from .security.replay import DbReplayCache, ReplayStoreError
@@ -34,6 +36,8 @@ log = logging.getLogger("cds_service")
 bp = Blueprint("cds", __name__)
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+# Request headers browsers may send: Epic's web clients add Epic-Client-ID; CDS_CORS_ALLOW_HEADERS adds more.
+CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "Epic-Client-ID"]
 
 
 class _Ext:
@@ -74,7 +78,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not cfg["CDS_ALLOWED_FHIR_SERVERS"]:
         log.warning("CDS_ALLOWED_FHIR_SERVERS is empty: the service will only use prefetched data.")
     CORS(app, resources={r"/cds-services*": {"origins": cfg["CDS_CORS_ORIGINS"]}},
-         allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=600)
+         allow_headers=CORS_HEADERS + cfg["CDS_CORS_ALLOW_HEADERS"], methods=["GET", "POST", "OPTIONS"], max_age=600)
+    app.url_map.strict_slashes = False  # /cds-services/ and /cds-services/{id}/ answer like the canonical URLs
     app.register_blueprint(bp)
     app.after_request(_no_store)
     _register_errors(app)
@@ -105,6 +110,8 @@ def _error(err: HookError) -> Response:
 def _authenticate(audiences: list[str]) -> None:
     if not ext().cfg["CDS_REQUIRE_JWT"]:
         return
+    if request.path.endswith("/"):  # a client calling the trailing-slash URL may have it in the token's aud too
+        audiences = audiences + [a + "/" for a in audiences]
     try:
         g.jwt_claims = ext().auth.verify(request.headers.get("Authorization"), audiences)
     except AuthError as exc:
@@ -126,7 +133,8 @@ def _json_body() -> Any:
     mimetype = (request.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
         raise HookError(415, "not-supported", "Send the request as JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)
+    raw = decode_body(request.get_data(cache=False), request.headers.get("Content-Encoding"),
+                      ext().cfg["CDS_MAX_BODY_BYTES"])
     if not raw.strip():
         raise HookError(400, "invalid", "The request body is empty.")
     return strict_json.parse(raw, ext().cfg["CDS_MAX_JSON_DEPTH"])
@@ -153,6 +161,7 @@ def call_service(service_id: str):
     service = SERVICES.get(service_id)
     status = 500
     hook_instance = "-"
+    vendor: dict = {}
     timings = Timings()
     try:
         # Authenticate first: an unauthenticated caller learns nothing, not even which service ids exist.
@@ -162,6 +171,7 @@ def call_service(service_id: str):
         body = _json_body()
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             hook_instance = body["hookInstance"][:200]
+        vendor = request_extensions(body)  # e.g. Epic's trigger action: logged, never changes which rules run
         deadline = Deadline(e.cfg["CDS_DEADLINE_MS"])
         outcome = invoke(
             service, body, cards=e.cards, now=e.now(),
@@ -177,13 +187,13 @@ def call_service(service_id: str):
         log.info("hook answered", extra={
             "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
             "fired": outcome.fired, "timings_ms": timings.as_dict(), "unavailable": outcome.unavailable,
-            "sources": outcome.sources})
+            "sources": outcome.sources, **vendor})
     except HookError as err:
         status = err.status
         resp = _error(err)
         log.info("hook refused: %s", err.message, extra={
             "event": "hook", "hookInstance": hook_instance, "service": service_id if service else "-",
-            "status": err.status, "timings_ms": timings.as_dict()})
+            "status": err.status, "timings_ms": timings.as_dict(), **vendor})
     elapsed = time.perf_counter() - started
     timings.add("total", elapsed * 1000.0)
     resp.headers["Server-Timing"] = timings.header()

@@ -23,7 +23,8 @@ _SECRET_PATTERNS = [  # order matters: a whole header value first, then what is 
     re.compile(r"\be[wy][A-Za-z0-9_-]{6,}\.e[wy][A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"),
 ]
 _EXTRA_FIELDS = ("hookInstance", "service", "status", "fired", "timings_ms", "unavailable", "sources", "event",
-                 "reason", "duration_ms", "path", "method", "remote")
+                 "reason", "duration_ms", "path", "method", "remote",
+                 "extensions", "epicTriggerAction", "epicTrigger", "epicCriteriaId")  # hooks/extensions.py
 
 
 def scrub(text: str) -> str:

@@ -65,8 +65,20 @@ def assert_valid_response(body: dict) -> None:
     assert problems == [], problems
 
 
+def rule_of(card: dict) -> str:
+    """The rule behind a card, read back from its source.topic.code (the rule id in Epic's form)."""
+    from cds_service.clinical.rules import load_all
+    from cds_service.hooks.topics import rule_for_code
+
+    code = card["source"]["topic"]["code"]
+    rule_id = rule_for_code(code, load_all())
+    assert rule_id is not None, f"topic code {code!r} names no known rule"
+    return rule_id
+
+
 def topics(body: dict) -> list[str]:
-    return [card["source"]["topic"]["code"] for card in body["cards"]]
+    """The rule ids of a response's cards, in order."""
+    return [rule_of(card) for card in body["cards"]]
 
 
 

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from cds_service import fixtures
 from cds_service.hooks.validation import response_problems
 from cds_service.services import SERVICES
+from helpers import rule_of
 
 SELECT = "dialysis-electrolytes-order-select"
 SIGN = "dialysis-electrolytes-order-sign"
@@ -146,7 +147,7 @@ def call(client, service_id: str, pid: str, patient: dict, draft: dict, selectio
 
 
 def topic(card: dict) -> str:
-    return card["source"]["topic"]["code"]
+    return rule_of(card)
 
 
 def cards_of(cards: list[dict], rule_id: str) -> list[dict]:

@@ -1,7 +1,7 @@
 """The first rule end to end in-process: hypomagnesemia on patient-view, prefetch mode."""
 from __future__ import annotations
 
-from helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, rule_of, topics
 
 
 def _call(client, patient_id, prefetch):
@@ -15,7 +15,7 @@ def _call(client, patient_id, prefetch):
 def test_low_mg_dialysis_patient_gets_hypomagnesemia_card(client):
     body = _call(client, "dx-low-mg", prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg")))
     assert "hypomagnesemia" in topics(body)
-    card = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "hypomagnesemia")
+    card = next(c for c in body["cards"] if rule_of(c) == "hypomagnesemia")
     assert card["indicator"] == "warning"
     assert "0.53 mmol/L (1.30 mg/dL)" in card["summary"]
     assert "2026-01-15 05:45 UTC" in card["detail"]

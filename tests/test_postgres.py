@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, select, text
 from cds_service.cli import main
 from cds_service.devtools.fhir_server import free_port
 from cds_service.hooks.feedback import FeedbackStore, issued_cards
-from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
+from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture, rule_of
 from live import start_service, stop_service
 
 pytestmark = pytest.mark.postgres
@@ -144,7 +144,7 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
             resp = replica_a.post(f"/cds-services/{PV}", body)
             assert resp.status_code == 200
             cards = resp.json()["cards"]
-            uuids.append(next(c["uuid"] for c in cards if c["source"]["topic"]["code"] == "hypomagnesemia"))
+            uuids.append(next(c["uuid"] for c in cards if rule_of(c) == "hypomagnesemia"))
             all_uuids.extend(c["uuid"] for c in cards)
         feedback = {"feedback": [
             {"card": uuids[0], "outcome": "accepted", "outcomeTimestamp": "2026-01-15T12:05:00Z"},

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from cds_service import fixtures
 from cds_service.hooks.feedback import issued_cards
+from cds_service.hooks.topics import topic_code
 from helpers import PV, REPO, fixture_bundle, hook_request, prefetch_from_fixture
 
 
@@ -53,7 +54,7 @@ def test_scenario_cards_are_those_of_the_real_endpoint(make_app):
     low_mg = page["patient-view/dx-low-mg"]
     assert summaries(low_mg) == [c["summary"] for c in answer["cards"]] != []
     card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
-    assert 'data-indicator="warning"' in low_mg and 'data-topic="hypomagnesemia"' in low_mg
+    assert 'data-indicator="warning"' in low_mg and f'data-topic="{topic_code("hypomagnesemia")}"' in low_mg
     assert "<strong>Latest serum magnesium: 0.53 mmol/L (1.30 mg/dL)</strong>" in low_mg  # markdown rendered
     assert f'href="{card_file["source"]["url"]}"' in low_mg
     for reason in card_file["overrideReasons"]:

@@ -20,6 +20,7 @@ import pytest
 import requests
 import yaml
 
+from cds_service.hooks.topics import topic_code
 from helpers import PV, REPO, hook_request, save_artifact
 from live import start_service, stop_service
 
@@ -236,7 +237,7 @@ def test_preview_page_draws_the_scenarios_cards_in_chromium(chromium, preview_se
 
     card = scenarios["patient-view/dx-low-mg"]["cards"][0]
     card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
-    assert card["topic"] == "hypomagnesemia" and card["indicator"] == "warning"
+    assert card["topic"] == topic_code("hypomagnesemia") and card["indicator"] == "warning"
     assert card["colour"] == "rgb(179, 107, 0)"  # the warning colour of the sidebar
     assert "<strong>Latest serum magnesium:" in card["detailHtml"] and "<li>" in card["detailHtml"]
     assert card["source"] == card_file["source"]["url"]
@@ -257,7 +258,7 @@ def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, p
                               "({topic: c.dataset.topic, indicator: c.dataset.indicator, "
                               "summary: c.querySelector('.card-summary').textContent}))")
     # dx-low-mg: low Mg drawn before a session that ended 2 h ago
-    assert [c["topic"] for c in cards] == ["hypomagnesemia", "post-dialysis-monitoring"]
+    assert [c["topic"] for c in cards] == [topic_code("hypomagnesemia"), topic_code("post-dialysis-monitoring")]
     assert cards[0]["summary"].startswith("Low magnesium 0.53 mmol/L")
     assert chromium.evaluate("document.querySelector('#status').textContent").startswith("HTTP 200")
     shot = save_artifact("preview-request-box.png", chromium.screenshot("#try"))
@@ -284,6 +285,6 @@ def test_edit_button_loads_a_scenario_request(chromium, preview_service):
                       ".click(); document.querySelector('#send').click(); true")
     chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
     topics = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => c.dataset.topic)")
-    assert topics == ["hypomagnesemia", "post-dialysis-monitoring"]
+    assert topics == [topic_code("hypomagnesemia"), topic_code("post-dialysis-monitoring")]
     assert chromium.evaluate("document.querySelector('#service').value") == PV
 

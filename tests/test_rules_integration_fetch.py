@@ -12,7 +12,7 @@ import pytest
 
 from cds_service import fixtures
 from live import ehr_prefetch
-from helpers import PV, assert_valid_response, hook_request
+from helpers import PV, assert_valid_response, hook_request, rule_of
 
 pytestmark = pytest.mark.fhir_server
 
@@ -24,7 +24,7 @@ def _cards(resp) -> list[tuple[str, str]]:
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert_valid_response(body)
-    return [(c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"]]
+    return [(rule_of(c), c["indicator"]) for c in body["cards"]]
 
 
 
@@ -45,7 +45,7 @@ def test_ehr_prefetch_mode_matches_fetch_mode(live_service, fhir_server, fixture
 def test_fetch_mode_cramp_suggestions(live_service, fhir_server):
     body = hook_request(PV, "dx-cramp-post-session", fhir_server=fhir_server.base_url, token=fhir_server.token)
     data = live_service.post(f"/cds-services/{PV}", body).json()
-    [card] = [c for c in data["cards"] if c["source"]["topic"]["code"] == "spasm-workup"]
+    [card] = [c for c in data["cards"] if rule_of(c) == "spasm-workup"]
     assert card["selectionBehavior"] == "any"
     assert [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]] == [
         "1995-0", "2777-1"]

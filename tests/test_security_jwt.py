@@ -16,6 +16,7 @@ import jwt
 import pytest
 import responses
 
+from helpers import rule_of
 from security_kit import (BASE, DISCOVERY_URL, FEEDBACK_URL, ISS, JWKS_URL, SERVICE, SERVICE_URL, Keys, auth, b64,
                           claims, hook_request, make_app, mint, write_jwks)
 
@@ -71,7 +72,7 @@ def assert_ok(resp, endpoint):
     if endpoint == "discovery":
         assert any(s["id"] == SERVICE for s in body["services"])
     elif endpoint == "invoke":
-        assert [c["source"]["topic"]["code"] for c in body["cards"]] == ["hypomagnesemia"]
+        assert [rule_of(c) for c in body["cards"]] == ["hypomagnesemia"]
     else:
         assert body == {"stored": 1}
 

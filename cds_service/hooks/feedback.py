@@ -48,6 +48,40 @@ feedback = Table(
 )
 
 
+# Every override reason of a feedback item: CDS Hooks 2.0 sends one (overrideReason), Epic a list
+# (overrideReasons). The first is also kept in the feedback row itself.
+override_reasons = Table(
+    "feedback_override_reasons", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feedback_id", Integer, nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("system", String(300), nullable=True),
+    Column("code", String(200), nullable=True),
+    Column("display", String(500), nullable=True),
+    Column("user_comment", Text, nullable=True),
+)
+
+
+def reasons_of(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every override reason of a feedback item as {system, code, display, user_comment}, in order.
+
+    ``overrideReason`` (CDS Hooks 2.0) comes first, then each ``overrideReasons`` item (Epic), which may be an
+    OverrideReason ({reason, userComment}) or a bare Coding. Items with neither a reason nor a comment are skipped.
+    """
+    raw = []
+    if isinstance(item.get("overrideReason"), dict):
+        raw.append(item["overrideReason"])
+    raw.extend(r for r in item.get("overrideReasons") or [] if isinstance(r, dict))
+    out = []
+    for entry in raw:
+        coding = entry.get("reason") if isinstance(entry.get("reason"), dict) else (entry if "code" in entry else {})
+        reason = {"system": coding.get("system"), "code": coding.get("code"), "display": coding.get("display"),
+                  "user_comment": entry.get("userComment")}
+        if any(v is not None for v in reason.values()):
+            out.append(reason)
+    return out
+
+
 def database_url(setting: str) -> str:
     """A plain path means an SQLite file; anything with '://' is an SQLAlchemy URL."""
     if "://" in setting:
@@ -112,22 +146,28 @@ class FeedbackStore:
         now = datetime.now(timezone.utc)
         rows = []
         for item in items:
-            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            reasons = reasons_of(item)
+            first = reasons[0] if reasons else {}
+            comment = next((r["user_comment"] for r in reasons if r["user_comment"]), None)
             accepted = [s.get("id") for s in item.get("acceptedSuggestions") or [] if isinstance(s, dict)]
-            rows.append({
+            rows.append(({
                 "service_id": service_id,
                 "card_uuid": item["card"],
                 "outcome": item["outcome"],
                 "accepted_suggestions": json.dumps(accepted) if accepted else None,
-                "override_system": reason.get("system"),
-                "override_code": reason.get("code"),
-                "override_display": reason.get("display"),
-                "user_comment": (item.get("overrideReason") or {}).get("userComment"),
+                "override_system": first.get("system"),
+                "override_code": first.get("code"),
+                "override_display": first.get("display"),
+                "user_comment": comment,
                 "outcome_timestamp": item["outcomeTimestamp"],
                 "received_at": now,
-            })
+            }, reasons))
         with self.engine.begin() as conn:
-            conn.execute(insert(feedback), rows)
+            for row, reasons in rows:
+                feedback_id = conn.execute(insert(feedback), row).inserted_primary_key[0]
+                if reasons:
+                    conn.execute(insert(override_reasons), [dict(r, feedback_id=feedback_id, position=i)
+                                                            for i, r in enumerate(reasons)])
         return len(rows)
 
     # -------------------------------------------------------------- issued cards (background)
@@ -172,6 +212,12 @@ class FeedbackStore:
     def all_feedback(self) -> list[dict]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(feedback).order_by(feedback.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def all_override_reasons(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(override_reasons).order_by(override_reasons.c.feedback_id,
+                                                                  override_reasons.c.position)).mappings().all()
         return [dict(r) for r in rows]
 
     def count(self) -> int:

@@ -28,7 +28,7 @@ from typing import Iterable
 from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Engine
 
-from ..hooks.feedback import feedback, issued_cards, make_engine
+from ..hooks.feedback import feedback, issued_cards, make_engine, override_reasons
 
 UNKNOWN_RULE = "(unmatched)"
 TOP_REASONS = 5
@@ -156,6 +156,12 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
     with engine.connect() as conn:
         for service_id, rule_id, _at in conn.execute(issued_q):
             row(service_id, rule_id).issued += 1
+        # Reasons after the first (Epic's overrideReasons list); the first is in the feedback row itself.
+        more_reasons: dict[int, list[tuple[str, str]]] = {}
+        if override_reasons.name in inspect(conn).get_table_names():
+            for r in conn.execute(select(override_reasons).where(override_reasons.c.position > 0)).mappings():
+                if r["code"] or r["display"]:
+                    more_reasons.setdefault(r["feedback_id"], []).append((r["code"] or "", r["display"] or r["code"]))
         latest: dict[tuple[str, str], tuple[str, str]] = {}  # (service, card) -> (rule, outcome)
         for item in conn.execute(fb_q).mappings():
             rule = item["rule_id"] or UNKNOWN_RULE
@@ -164,6 +170,8 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
                 target = row(item["service_id"], rule)
                 if item["override_code"] or item["override_display"]:
                     target.reasons[(item["override_code"] or "", item["override_display"] or item["override_code"])] += 1
+                for reason in more_reasons.get(item["id"], []):
+                    target.reasons[reason] += 1
                 if item["user_comment"]:
                     received = _aware(item["received_at"])
                     when = received.strftime("%Y-%m-%d %H:%M") if isinstance(received, datetime) else str(received)
