@@ -72,14 +72,14 @@ def test_feedback_for_a_card_never_issued_is_200_but_counts_for_no_rule(make_app
     """The EHR cannot fix a wrong uuid: it gets its 200, and the report keeps the item apart."""
     import uuid
 
-    from helpers import OSIGN
+    from helpers import OSIGN, rule_of
     from cds_service.reporting.report import collect
 
     app = make_app()
     client = app.test_client()
     resp = client.post(f"/cds-services/{PV}", json=hook_request(
         PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"))))
-    issued = {c["source"]["topic"]["code"]: c["uuid"] for c in resp.get_json()["cards"]}
+    issued = {rule_of(c): c["uuid"] for c in resp.get_json()["cards"]}
     made_up = str(uuid.uuid4())
     for service, card in ((PV, made_up), (OSIGN, issued["hypomagnesemia"]), (PV, issued["hypomagnesemia"])):
         fb = client.post(f"/cds-services/{service}/feedback", json=_feedback(card))
