@@ -62,6 +62,11 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def gunicorn_workers(master: int) -> list[int]:
+    """gunicorn's workers: the master's children, less the nginx front that `cds-service serve` also starts."""
+    return [p for p in children(master) if _comm(p) != "nginx"]
+
+
 def _comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -124,9 +129,7 @@ class ServiceProcess:
         raise RuntimeError("service did not start")
 
     def worker_pids(self) -> list[int]:
-        """gunicorn's workers (the master's children, less the nginx front that `serve` also starts)."""
-        pids = children(self.proc.pid) if self.proc else []
-        return [p for p in pids if _comm(p) != "nginx"]
+        return gunicorn_workers(self.proc.pid) if self.proc else []
 
     def worker_rss(self) -> dict[int, tuple[float, float]]:
         return {pid: rss_mb(pid) for pid in self.worker_pids()}
