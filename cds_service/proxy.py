@@ -227,8 +227,16 @@ class NginxProxy:
             raise ProxyError(f"nginx refused its configuration: {proc.stderr.strip()[-2000:]}")
 
     def start(self) -> int:
-        self.process = subprocess.Popen(self._command(), preexec_fn=_die_with_parent)
+        # its own process group: nginx's workers outlive a master that is killed outright, and the group
+        # lets us end them too (see exited)
+        self.process = subprocess.Popen(self._command(), preexec_fn=_die_with_parent, process_group=0)
         return self.process.pid
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def stop(self, timeout: float = 10.0) -> None:
         proc = self.process
@@ -240,10 +248,11 @@ class NginxProxy:
                 try:
                     proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    self._kill_group()
                     proc.wait(timeout=5)
         except ChildProcessError:
             pass  # already reaped by gunicorn's arbiter
+        self._kill_group()  # any worker left behind by a master that died first
 
     def exited(self) -> bool:
         """True once nginx has exited (reaping it if it has)."""
@@ -252,9 +261,10 @@ class NginxProxy:
         try:
             pid, _ = os.waitpid(self.process.pid, os.WNOHANG)
         except ChildProcessError:
-            return True  # reaped already (by the arbiter's waitpid(-1))
+            pid = self.process.pid  # reaped already (by the arbiter's waitpid(-1))
         if pid:
             self.process.returncode = -1
+            self._kill_group()  # its workers would otherwise keep the port, answering 502
             return True
         return False
 

@@ -194,11 +194,34 @@ def test_gunicorn_alone_lets_a_16_kb_token_reach_the_app(tmp_path, keys):
         stop_service(svc)
 
 
+def _nginx_children(pid: int) -> list[int]:
+    return [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()
+            if open(f"/proc/{p}/comm").read().strip() == "nginx"]
+
+
+def test_the_service_stops_when_nginx_dies(tmp_path, keys):
+    """Without its front the service cannot be reached: it exits non-zero so that it is restarted."""
+    import signal
+
+    _require_nginx()
+    svc = start_service(tmp_path, jwt_env(tmp_path, keys), workers=1)
+    try:
+        (nginx,) = _nginx_children(svc.process.pid)
+        workers = _nginx_children(nginx)
+        assert workers
+        os.kill(nginx, signal.SIGKILL)
+        assert svc.process.wait(timeout=30) != 0
+        assert "nginx exited" in svc.log_text()
+        time.sleep(0.5)
+        assert not [w for w in workers if os.path.exists(f"/proc/{w}")], "nginx workers left behind"
+    finally:
+        stop_service(svc)
+
+
 def test_stopping_the_service_stops_nginx(tmp_path, keys):
     _require_nginx()
     svc = start_service(tmp_path, jwt_env(tmp_path, keys), workers=1)
-    nginx_pids = [int(p) for p in open(f"/proc/{svc.process.pid}/task/{svc.process.pid}/children").read().split()
-                  if open(f"/proc/{p}/comm").read().strip() == "nginx"]
+    nginx_pids = _nginx_children(svc.process.pid)
     assert len(nginx_pids) == 1
     stop_service(svc)
     time.sleep(0.5)
