@@ -22,6 +22,7 @@ run bench/hung.py
 run bench/rss.py
 run bench/soak.py --seconds "${SOAK_SECONDS:-60}"
 run bench/fuzz_api.py --cases 1000
+run bench/preview_load.py
 run bench/slow_clients.py
 run bench/nesting.py
 "$PY" bench/summary.py

@@ -108,6 +108,7 @@ SETTINGS: list[Setting] = [
     Setting("CDS_CORS_ALLOW_HEADERS", "", _list,
             "Request headers CORS allows besides `Authorization`, `Content-Type`, `Content-Encoding` and "
             "`Epic-Client-ID` (comma-separated)."),
+    Setting("CDS_STRICT_RULES", "false", _bool, "Tests only: a rule that fails makes the call fail (500) instead of being counted and left out of the answer."),
     Setting("CDS_PREVIEW", "false", _bool, "Serve the card preview page at /preview. On in demo mode."),
     Setting("CDS_METRICS", "true", _bool, "Serve Prometheus metrics at /metrics."),
     Setting("CDS_LOG_LEVEL", "INFO", _str, "Log level (DEBUG, INFO, WARNING, ERROR)."),

@@ -26,7 +26,7 @@ def decode_body(raw: bytes, header: str | None, limit: int) -> bytes:
     if len(codings) == 1 and codings[0] in GZIP:
         return gunzip(raw, limit)
     raise HookError(415, "not-supported",
-                    f"Content-Encoding '{header.strip()[:60]}' is not supported; send the body uncompressed or gzip.")
+                    f"Content-Encoding '{(header or '').strip()[:60]}' is not supported; send the body uncompressed or gzip.")
 
 
 def gunzip(raw: bytes, limit: int) -> bytes:

@@ -22,8 +22,8 @@ _SECRET_PATTERNS = [  # order matters: a whole header value first, then what is 
     # JWS/JWE compact form: header and payload are base64url JSON objects, so they start with "ey" or "ew"
     re.compile(r"\be[wy][A-Za-z0-9_-]{6,}\.e[wy][A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"),
 ]
-_EXTRA_FIELDS = ("hookInstance", "service", "status", "fired", "timings_ms", "unavailable", "sources", "event",
-                 "reason", "duration_ms", "path", "method", "remote",
+_EXTRA_FIELDS = ("hookInstance", "service", "status", "fired", "silent", "ruleErrors", "parseNotes", "timings_ms",
+                 "unavailable", "sources", "event", "reason", "duration_ms", "path", "method", "remote",
                  "extensions", "epicTriggerAction", "epicTrigger", "epicCriteriaId")  # hooks/extensions.py
 
 
@@ -59,7 +59,7 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, name):
                 payload[name] = _scrub_value(getattr(record, name))
         if record.exc_info or record.exc_text:
-            payload["exc"] = scrub(record.exc_text or self.formatException(record.exc_info))
+            payload["exc"] = scrub(record.exc_text or self.formatException(record.exc_info or (None, None, None)))
         # second pass over the serialised line: anything the field-wise pass missed
         return scrub(json.dumps(payload, default=str))
 

@@ -1,15 +1,13 @@
 """Card files of the clinical rules: present, complete, citing their source, summaries short enough."""
 from __future__ import annotations
 
-import inspect
-import re
 
 import pytest
 
 from cds_service.clinical.rules import load_all
 from cds_service.hooks.cards import fill
 
-from _clinical_builders import cards
+from support.clinical import cards
 
 RULES = load_all()
 # data-unavailable is a data notice, not clinical guidance; the clinical rules are what these tests are about.
@@ -18,12 +16,6 @@ PATIENT_VIEW_RULES = sorted(r for r, rule in RULES.items() if "patient-view" in 
 
 def test_every_rule_has_one_card_file():
     cards().require(RULES)
-
-
-@pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
-def test_card_placeholders_match_what_the_rule_provides(rule_id):
-    card = cards().files[rule_id]
-    assert set(card.data.get("placeholders") or {}) == set(RULES[rule_id].provides)
 
 
 @pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
@@ -49,24 +41,18 @@ def test_cards_cite_a_source(rule_id):
 
 
 @pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
-def test_thresholds_the_rule_reads_are_in_its_card(rule_id):
-    source = inspect.getsource(inspect.getmodule(RULES[rule_id].fn))
-    fn_source = inspect.getsource(RULES[rule_id].fn)
-    keys = set(re.findall(r'(?:ctx\.params|\bp)\[\s*"(\w+)"\s*\]', fn_source))
-    keys |= set(re.findall(r'(?:ctx\.params|\bp)\.get\(\s*"(\w+)"', fn_source))
-    if "f\"{analyte}_low_mmol_l\"" in source and rule_id == "spasm-workup":
-        keys |= {f"{a}_{side}_mmol_l" for a in ("mg", "ica", "k", "po4") for side in ("low", "high")}
-    assert keys <= set(cards().files[rule_id].thresholds), sorted(keys - set(cards().files[rule_id].thresholds))
+def test_thresholds_the_rule_declares_are_in_its_card(rule_id):
+    assert set(cards().files[rule_id].thresholds) == set(RULES[rule_id].thresholds)
 
 
-def test_cards_that_override_the_seed_say_so():
-    """Where the verified reference overrides the source cramp guidance, the card text (what the
-    clinician reads) says so, in words a clinician understands."""
-    for rule_id in ("aluminum-toxicity", "magnesium-first", "spasm-workup"):
-        text = cards().files[rule_id].data["detail"]
-        assert "cramp guidance" in text and "verified reference" in text, rule_id
-        assert "seed" not in text.lower(), rule_id
-    assert cards().files["aluminum-toxicity"].thresholds["al_warning_ug_l"] == 60
+def test_cards_that_correct_common_guidance_say_so_in_words_a_clinician_can_check():
+    """Where the card departs from what is often quoted (aluminium 150-350 ug/L, "Mg first"), it says so and
+    names the primary source, never an internal document (the linter refuses internal wording)."""
+    aluminium = cards().files["aluminum-toxicity"].data["detail"]
+    assert "150–350 µg/L" in aluminium and "toxic range" in aluminium and "KDOQI" in aluminium
+    magnesium_first = cards().files["magnesium-first"].data["detail"]
+    assert "co-administration" in magnesium_first and "Huang & Kuo" in magnesium_first
+    assert cards().files["aluminum-toxicity"].thresholds["al_warning"] == 60
 
 
 def test_suggesting_rules_have_suggestion_text_and_any_selection_for_the_panel():

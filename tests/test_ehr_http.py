@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-import security_kit as sk
-from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from support import security as sk
+from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture, topics
 
 LIMIT = 50_000
 

@@ -15,11 +15,11 @@ import pytest
 import requests
 
 from cds_service.hooks.feedback import FeedbackStore
-from ehr_profiles import (comparable, epic_card_problems, epic_draft_orders, epic_prefetch, load, oracle_card_problems,
+from support.ehr_profiles import (comparable, epic_card_problems, epic_draft_orders, epic_prefetch, load, oracle_card_problems,
                           sandbox_bundle)
-from helpers import OSEL, OSIGN, PV, assert_valid_response, hook_request
-from live import ehr_prefetch
-from orders_support import all_selected, order_fixture, with_subject
+from support.helpers import OSEL, OSIGN, PV, assert_valid_response, hook_request
+from support.live import ehr_prefetch
+from support.orders import all_selected, order_fixture, with_subject
 
 pytestmark = pytest.mark.fhir_server
 

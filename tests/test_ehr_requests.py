@@ -2,14 +2,13 @@
 and the card-text checks the EHR profiles rely on (each shown to catch what it is for)."""
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
 import pytest
 import responses
 
-from cds_service import fixtures
+from cds_service.authoring import scenarios
 from cds_service.hooks.extensions import log_fields
 from cds_service.hooks.feedback import FeedbackStore, reasons_of
 from cds_service.hooks.prefetch import fetch_url, render_template, token_values
@@ -17,10 +16,9 @@ from cds_service.hooks.readability import detail_problems, summary_problems
 from cds_service.hooks.validation import response_problems
 from cds_service.reporting.report import collect
 from cds_service.services import SERVICES
-from ehr_profiles import comparable, epic_bundle, epic_card_problems, load, oracle_card_problems
-from helpers import (NOW, OSEL, OSIGN, PV, REPO, fixture_bundle, hook_request, orders_bundle, prefetch_from_fixture,
+from support.ehr_profiles import comparable, epic_bundle, epic_card_problems, load, oracle_card_problems
+from support.helpers import (NOW, OSEL, PV, REPO, fixture_bundle, hook_request, orders_bundle, prefetch_from_fixture,
                      topics)
-from orders_support import order_fixture, with_subject
 from test_docs import _test_names
 
 SITE = "https://ehr.example.org/acknowledgment-reason"
@@ -168,17 +166,13 @@ def test_summary_check_allows_a_plain_short_line():
 # ------------------------------------------------------------------ every card of every scenario
 
 def _all_scenario_cards(client) -> list[dict]:
+    """Every card every scenario file gives (patient and order hooks), as the client renders it."""
     cards = []
-    expected = json.loads((fixtures.FIXTURES_DIR / "expected-cards.json").read_text())
-    for pid in (k for k in expected if not k.startswith("_")):
-        body = hook_request(PV, pid, prefetch=prefetch_from_fixture(PV, pid, fixture_bundle(pid)))
-        cards += client.post(f"/cds-services/{PV}", json=body).get_json()["cards"]
-    for path in sorted((fixtures.FIXTURES_DIR / "orders").glob("*.json")):
-        for pid in ("ord-hd-normal", "ord-hd-low-mg", "ord-hd-no-labs"):
-            draft = with_subject(order_fixture(path.stem), pid)
-            body = hook_request(OSIGN, pid, draft_orders=draft, prefetch=prefetch_from_fixture(
-                OSIGN, pid, fixture_bundle(pid), draft_orders=draft))
-            cards += client.post(f"/cds-services/{OSIGN}", json=body).get_json()["cards"]
+    for path in scenarios.scenario_files([REPO / "cards" / "scenarios"]):
+        s = scenarios.load(path)
+        [service] = [svc for svc in SERVICES.values() if svc.hook == s.hook]
+        body = scenarios.request_for(s, scenarios.materialise(s, NOW), service, prefetch=True)
+        cards += client.post(f"/cds-services/{service.id}", json=body).get_json()["cards"]
     return cards
 
 

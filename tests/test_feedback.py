@@ -1,7 +1,7 @@
 """Feedback endpoint: validated, persisted before the 200, attributable to rules, durable across restarts."""
 from __future__ import annotations
 
-from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
+from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
 
 
 def _feedback(card, outcome="accepted", **extra):
@@ -72,7 +72,7 @@ def test_feedback_for_a_card_never_issued_is_200_but_counts_for_no_rule(make_app
     """The EHR cannot fix a wrong uuid: it gets its 200, and the report keeps the item apart."""
     import uuid
 
-    from helpers import OSIGN, rule_of
+    from support.helpers import OSIGN, rule_of
     from cds_service.reporting.report import collect
 
     app = make_app()

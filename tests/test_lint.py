@@ -8,15 +8,15 @@ import textwrap
 import pytest
 
 from cds_service.cli import main
-from helpers import REPO
+from support.helpers import REPO
 
 # A valid card for the registered rule `hypomagnesemia`. Line numbers matter to the tests below.
 GOOD = textwrap.dedent("""\
     rule: hypomagnesemia
     title: Hypomagnesemia in a dialysis patient
     indicator: warning
-    thresholds:
-      mg_low_mmol_l: 0.70
+    thresholds: {mg_low: {value: 0.70, unit: mmol/L},
+                 shifting_window: {value: 5, unit: h}}
     placeholders:
       mg: "< 0.50 mmol/L (1.22 mg/dL)"
       mg_time: "2026-11-24 23:59 UTC (29 d 23 h ago)"
@@ -28,10 +28,10 @@ GOOD = textwrap.dedent("""\
       Target is at least {threshold}.
     source:
       label: "Reference"
-      url: https://example.org/reference
+      url: https://doi.org/10.1681/ASN.2007070792
     links:
       - label: "More"
-        url: https://example.org/more
+        url: https://doi.org/10.1093/eurheartj/ehy060
     overrideReasons:
       - code: not-clinically-relevant
         display: Not clinically relevant
@@ -102,9 +102,8 @@ def test_placeholder_the_rule_does_not_provide(tmp_path, capsys):
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 14  # the line inside the | block
-    from cds_service.clinical.rules import load_all
-    available = ", ".join(sorted(load_all()["hypomagnesemia"].provides))
-    assert message == f"detail: placeholder {{k}} is not provided by rule 'hypomagnesemia' (available: {available})"
+    assert message == ("detail: placeholder {k} is not declared under placeholders: (declared: mg, mg_time, "
+                       "threshold); declare it with its longest realistic value, and have the rule fill it")
 
 
 def test_placeholder_used_without_an_example(tmp_path, capsys):
@@ -112,16 +111,33 @@ def test_placeholder_used_without_an_example(tmp_path, capsys):
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 11
-    assert message == ("detail: placeholder {mg_time} has no example value under placeholders: "
-                       "(give its longest realistic value)")
+    assert message.startswith("detail: placeholder {mg_time} is not declared under placeholders: (declared: mg, "
+                              "threshold)")
 
 
-def test_example_for_a_placeholder_the_rule_does_not_provide(tmp_path, capsys):
-    text = GOOD.replace('  threshold: "0.70 mmol/L"\n', '  threshold: "0.70 mmol/L"\n  k: "2.9 mmol/L"\n')
+@pytest.mark.parametrize("entry,message", [
+    ("{value: 0.7O, unit: mmol/L}", "thresholds.mg_low: value must be a number, got '0.7O'"),
+    ('{value: "0.70", unit: mmol/L}', "thresholds.mg_low: value must be a number, got '0.70'"),
+    ("{value: 7.0, unit: mmol/L}", "thresholds.mg_low: value 7 mmol/L is outside the plausible range 0.4–1 mmol/L"),
+    ("{value: 1.7, unit: mg/dL}", "thresholds.mg_low: unit must be 'mmol/L', got 'mg/dL'"),
+    ("0.70", "thresholds.mg_low must be {value: <number>, unit: mmol/L}, got 0.7"),
+    ("{value: 0.70}", "thresholds.mg_low must be {value: <number>, unit: mmol/L}, got {'value': 0.7}"),
+])
+def test_threshold_typos_wrong_units_and_implausible_values_are_refused(tmp_path, capsys, entry, message):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("{mg_low: {value: 0.70, unit: mmol/L},",
+                                                           "{mg_low: " + entry + ","))
+    line, got = only_problem(lines, tmp_path)
+    assert (code, line, got) == (1, 4, message)
+
+
+def test_missing_and_unknown_thresholds_are_refused(tmp_path, capsys):
+    text = GOOD.replace("{mg_low: {value: 0.70, unit: mmol/L},", "{mg_lo: {value: 0.70, unit: mmol/L},")
     code, lines = lint_text(tmp_path, capsys, text)
-    line, message = only_problem(lines, tmp_path)
-    assert code == 1 and line == 10
-    assert message.startswith("placeholders.k: rule 'hypomagnesemia' provides no placeholder 'k'")
+    assert code == 1 and len(lines) == 2, lines
+    assert lines[1].endswith("thresholds.mg_low is missing: rule 'hypomagnesemia' reads it ({value: ..., unit: "
+                             "mmol/L}, plausible range 0.4–1)")
+    assert lines[0].endswith("thresholds.mg_lo: rule 'hypomagnesemia' reads no threshold 'mg_lo' (it reads: "
+                             "mg_low, shifting_window)")
 
 
 def test_suggestion_text_may_use_its_kind_parameters_but_not_others(tmp_path, capsys):
@@ -134,7 +150,7 @@ def test_suggestion_text_may_use_its_kind_parameters_but_not_others(tmp_path, ca
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 27
-    assert message.startswith("suggestions.order-lab.description: placeholder {medication} is not provided")
+    assert message.startswith("suggestions.order-lab.description: placeholder {medication} is not declared")
 
 
 def test_broken_template_braces(tmp_path, capsys):
@@ -146,7 +162,7 @@ def test_broken_template_braces(tmp_path, capsys):
 
 
 def test_source_url_missing(tmp_path, capsys):
-    code, lines = lint_text(tmp_path, capsys, GOOD.replace("  url: https://example.org/reference\n", ""))
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("  url: https://doi.org/10.1681/ASN.2007070792\n", ""))
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 15
     assert message == "source.url is missing: cite the reference the card rests on"
@@ -160,7 +176,7 @@ def test_source_label_empty(tmp_path, capsys):
 
 
 def test_source_missing_entirely(tmp_path, capsys):
-    text = GOOD.replace("source:\n  label: \"Reference\"\n  url: https://example.org/reference\n", "")
+    text = GOOD.replace("source:\n  label: \"Reference\"\n  url: https://doi.org/10.1681/ASN.2007070792\n", "")
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 1
@@ -196,15 +212,15 @@ def test_indicator_must_be_valid(tmp_path, capsys, where, old, new, line):
 
 
 def test_link_url_must_be_absolute_http(tmp_path, capsys):
-    code, lines = lint_text(tmp_path, capsys, GOOD.replace("url: https://example.org/more", "url: www.example.org"))
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("url: https://doi.org/10.1093/eurheartj/ehy060", "url: www.example.org"))
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 20
     assert message == "links[0].url must be an absolute http(s) URL, got 'www.example.org'"
 
 
 def test_app_context_only_on_smart_links(tmp_path, capsys):
-    text = GOOD.replace("    url: https://example.org/more\n",
-                        "    url: https://example.org/more\n    appContext: \"patient=1\"\n")
+    text = GOOD.replace("    url: https://doi.org/10.1093/eurheartj/ehy060\n",
+                        "    url: https://doi.org/10.1093/eurheartj/ehy060\n    appContext: \"patient=1\"\n")
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 21
@@ -221,10 +237,10 @@ def test_schema_unknown_key(tmp_path, capsys):
 
 
 def test_schema_wrong_type_points_at_the_key(tmp_path, capsys):
-    code, lines = lint_text(tmp_path, capsys, GOOD.replace("mg_low_mmol_l: 0.70", "mg_low_mmol_l: [0.70]"))
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("indicator: warning", "indicator: warning\nstatus: 1"))
     line, message = only_problem(lines, tmp_path)
-    assert code == 1 and line == 5
-    assert message.startswith("schema: thresholds.mg_low_mmol_l: [0.7] is not of type")
+    assert code == 1 and line == 4
+    assert message.startswith("schema: status: 1 is not one of ['active', 'silent', 'off']")
 
 
 def test_yaml_syntax_error_has_its_line(tmp_path, capsys):
@@ -253,8 +269,49 @@ def test_two_files_for_one_rule(tmp_path, capsys):
 
 def test_every_problem_of_a_file_is_reported_at_once(tmp_path, capsys):
     text = (GOOD.replace("indicator: warning", "indicator: urgent")
-                .replace("url: https://example.org/more", "url: ftp://example.org/more")
+                .replace("url: https://doi.org/10.1093/eurheartj/ehy060", "url: ftp://example.org/more")
                 .replace("{threshold}.", "{threshold} {k}."))
     code, lines = lint_text(tmp_path, capsys, text)
     assert code == 1
     assert [int(line.split(":")[1]) for line in lines] == [3, 14, 20]
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("Target is at least {threshold}.", "Target is at least {threshold}, as the seed says.",
+     "detail: internal wording 'seed' (\"seed\")"),
+    ("Target is at least {threshold}.", "Target is at least {threshold} (the project's verified reference).",
+     "detail: internal wording 'project' (\"project's\")"),
+    ('label: "Reference"', 'label: "Verified safety reference file"', "source.label: internal wording"),
+    ('label: "More"', 'label: "The source cramp guidance"', "links.0.label: internal wording 'source guidance'"),
+])
+def test_internal_wording_is_refused(tmp_path, capsys, old, new, message):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace(old, new))
+    assert code == 1 and lines, lines
+    assert any(line.split(": ", 1)[1].startswith(message) for line in lines), lines
+
+
+@pytest.mark.parametrize("url,message", [
+    ("https://dailymed.nlm.nih.gov/dailymed/search.cfm?query=gabapentin", "is a search-results page"),
+    ("https://pubmed.ncbi.nlm.nih.gov/?term=gabapentin+cramps", "is a search-results page"),
+    ("https://www.google.com/search?q=baclofen", "is a search-results page"),
+    ("http://www.fda.gov/Drugs/DrugSafety/ucm218202.htm", "uses http://; use https://"),
+    ("https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?id=12", "is a DailyMed page without a setid"),
+    ("https://example.org/reference", "is neither a guideline"),
+    ("https://doi.org/not-a-doi", "is not a paper's page"),
+])
+def test_sources_must_be_a_guideline_a_label_or_a_paper(tmp_path, capsys, url, message):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("url: https://doi.org/10.1681/ASN.2007070792", f"url: {url}"))
+    line, got = only_problem(lines, tmp_path)
+    assert code == 1 and line == 17, lines
+    assert got.startswith(f"source.url {message}"), got
+
+
+@pytest.mark.parametrize("url", [
+    "https://doi.org/10.1681/ASN.2007070792", "https://pubmed.ncbi.nlm.nih.gov/1768504/",
+    "https://pmc.ncbi.nlm.nih.gov/articles/PMC9563282/", "https://kdigo.org/guidelines/ckd-mbd/",
+    "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=ee9ad9ed-6d9f-4ee1-9d7f-cfad438df388",
+])
+def test_guidelines_labels_and_papers_are_accepted(tmp_path, capsys, url):
+    text = GOOD.replace("url: https://doi.org/10.1681/ASN.2007070792", f"url: {url}").replace(
+        "url: https://doi.org/10.1093/eurheartj/ehy060", "url: https://doi.org/10.1093/eurheartj/ehy060")
+    assert lint_text(tmp_path, capsys, text) == (0, [])

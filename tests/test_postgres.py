@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, select, text
 from cds_service.cli import main
 from cds_service.devtools.fhir_server import free_port
 from cds_service.hooks.feedback import FeedbackStore, issued_cards
-from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture, rule_of
-from live import start_service, stop_service
+from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture, rule_of
+from support.live import start_service, stop_service
 
 pytestmark = pytest.mark.postgres
 
@@ -187,8 +187,8 @@ def test_report_on_postgres_without_the_tables_is_a_clear_error(postgres, capsys
 
 def test_two_service_processes_on_one_postgres_share_the_replay_cache(postgres, tmp_path):
     """A token accepted by one replica is refused by the other, and a token raced to both is accepted once."""
-    from replay_kit import assert_replays_refused_across, jwt_env, race
-    from security_kit import Keys
+    from support.replay import assert_replays_refused_across, jwt_env, race
+    from support.security import Keys
 
     url = postgres.create_database()
     keys = Keys()
@@ -209,3 +209,20 @@ def test_two_service_processes_on_one_postgres_share_the_replay_cache(postgres, 
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM jwt_replay")).scalar_one() == 4 + 5
     engine.dispose()
+
+
+def test_readiness_fails_while_the_shared_store_is_gone_and_liveness_does_not(postgres, make_app):
+    url = postgres.create_database()
+    client = make_app(CDS_FEEDBACK_DB=url).test_client()
+    assert client.get("/health/ready").status_code == 200
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/postgres",
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))  # the store goes away under the running app
+    admin.dispose()
+    resp = client.get("/health/ready")
+    assert resp.status_code == 503, resp.get_json()
+    body = resp.get_json()
+    assert body["checks"]["feedbackStore"] is False and any("CDS_FEEDBACK_DB" in p for p in body["problems"])
+    assert client.get("/health/live").status_code == 200

@@ -16,10 +16,10 @@ import pytest
 from cds_service.proxy import HEADER_LINE_BYTES, NginxProxy, ProxyError, ProxySettings, find_nginx, make_runtime_dir
 from cds_service.security.auth import MAX_TOKEN_CHARS
 from cds_service.devtools.fhir_server import free_port
-from helpers import topics
-from live import start_service, stop_service
-from replay_kit import jwt_env
-from security_kit import DISCOVERY_URL, SERVICE, SERVICE_URL, Keys, hook_request, mint
+from support.helpers import topics
+from support.live import start_service, stop_service
+from support.replay import jwt_env
+from support.security import DISCOVERY_URL, SERVICE, SERVICE_URL, Keys, hook_request, mint
 
 PATH = f"/cds-services/{SERVICE}"
 

@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from cds_service.cli import main
 from cds_service.hooks.feedback import FeedbackStore, feedback, issued_cards
 from cds_service.reporting.report import collect, parse_since
-from helpers import PV, OSIGN, fixture_bundle, hook_request, prefetch_from_fixture
+from support.helpers import PV, OSIGN, fixture_bundle, hook_request, prefetch_from_fixture
 
 REASON_SYSTEM = "https://cds.dialysis-cramps.example/override-reason"
 
@@ -124,7 +124,7 @@ def test_png_bar_chart(store, capsys, tmp_path):
     assert code == 0
     width, height = _png_size(out_file.read_bytes())
     assert (width, height) == (600, 420)  # 2 rules (unmatched feedback is no bar): 6 x 4.2 inches at 100 dpi
-    from helpers import save_artifact
+    from support.helpers import save_artifact
     save_artifact("feedback-report.png", out_file.read_bytes())
 
 
@@ -186,3 +186,38 @@ def test_report_over_cards_issued_and_answered_through_the_service(make_app, cap
     assert code == 0
     assert "| `hypomagnesemia` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
     assert "“Bath changed to 1.0 mmol/L”" in out
+
+
+def test_override_reasons_show_their_card_file_labels(store, capsys, tmp_path):
+    """EHRs often send the reason code alone, or their own wording: the report uses the card file's label."""
+    store.record_issued(PV, "h1", [("c1", "hypomagnesemia"), ("c2", "hypomagnesemia"), ("c3", "hypomagnesemia")])
+    store.flush()
+    store.add_feedback(PV, [
+        item("c1", "overridden", "dialysate-adjusted", None, "bath changed"),      # code only
+        item("c2", "overridden", "dialysate-adjusted", "DIALYSATE ADJ"),          # the EHR's own display
+        item("c3", "overridden", "ehr-local-code", "Patient declined"),           # a code no card file knows
+    ])
+    code, out, _err = run(capsys, "--db", str(tmp_path / "feedback.sqlite3"))
+    assert code == 0
+    assert "- Dialysate magnesium already adjusted (`dialysate-adjusted`): 2" in out
+    assert "- Patient declined (`ehr-local-code`): 1" in out
+    assert "[Dialysate magnesium already adjusted]: “bath changed”" in out
+    assert "DIALYSATE ADJ" not in out
+
+
+def test_report_after_the_demo_reads_the_demo_store(store, capsys, tmp_path, monkeypatch):
+    """With CDS_FEEDBACK_DB at its default and no store there, the report falls back to the demo's store."""
+    from cds_service.devtools import demo
+
+    populate(store)
+    monkeypatch.setattr(demo, "FEEDBACK_DB", tmp_path / "feedback.sqlite3")
+    monkeypatch.delenv("CDS_FEEDBACK_DB", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # var/feedback.sqlite3 does not exist here
+    code, out, err = run(capsys)
+    assert code == 0, err
+    assert "reading the demo's store" in err and "| `hypomagnesemia` | 4 | 3 |" in out
+    monkeypatch.setenv("CDS_FEEDBACK_DB", str(elsewhere / "set-explicitly.sqlite3"))  # an explicit setting wins
+    code, _out, err = run(capsys)
+    assert code == 2 and "no feedback store" in err

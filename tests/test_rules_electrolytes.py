@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from _clinical_builders import (ESRD, ICD10CM, SNOMED, ago, coding, condition, fired, ica, k, mg, normal_panel,
+from support.clinical import (ESRD, ICD10CM, SNOMED, ago, coding, condition, fired, ica, k, mg, normal_panel,
                                 obs, on_dialysis, only, patient, po4)
 
 ELECTROLYTE_RULES = {"hypomagnesemia", "magnesium-first", "hypokalemia", "hyperkalemia", "hypocalcemia"}

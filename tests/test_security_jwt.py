@@ -16,9 +16,9 @@ import jwt
 import pytest
 import responses
 
-from helpers import rule_of
-from security_kit import (BASE, DISCOVERY_URL, FEEDBACK_URL, ISS, JWKS_URL, SERVICE, SERVICE_URL, Keys, auth, b64,
+from support.security import (BASE, DISCOVERY_URL, FEEDBACK_URL, ISS, JWKS_URL, SERVICE, SERVICE_URL, Keys, auth, b64,
                           claims, hook_request, make_app, mint, write_jwks)
+from support.helpers import rule_of
 
 ENDPOINTS = ["discovery", "invoke", "feedback"]
 AUDIENCE = {"discovery": DISCOVERY_URL, "invoke": SERVICE_URL, "feedback": FEEDBACK_URL}

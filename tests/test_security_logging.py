@@ -17,9 +17,9 @@ import pytest
 import responses
 
 from cds_service import logs
-from helpers import rule_of
-from security_kit import (FHIR, PATIENT_ID, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, SERVICE, SERVICE_URL, Keys,
+from support.security import (FHIR, PATIENT_ID, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, SERVICE, SERVICE_URL, Keys,
                           auth, hook_request, make_app, mint, write_jwks)
+from support.helpers import rule_of
 
 ACCESS_TOKEN = "fhir-access-7f3a9c21d4e8b6a0"
 MRN = "MRN-55501234"

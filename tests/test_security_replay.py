@@ -15,9 +15,9 @@ from sqlalchemy import create_engine, select
 
 from cds_service.hooks.feedback import create_schema
 from cds_service.security.replay import DbReplayCache, ReplayStoreError, jwt_replay, metadata
-from live import start_service, stop_service
-from replay_kit import assert_replays_refused_across, jwt_env, race
-from security_kit import ISS, SERVICE, SERVICE_URL, Keys, auth, hook_request, mint, write_jwks
+from support.live import start_service, stop_service
+from support.replay import assert_replays_refused_across, jwt_env, race
+from support.security import ISS, SERVICE, SERVICE_URL, Keys, auth, hook_request, mint, write_jwks
 
 
 def _cache(path, clock=time.time, **kwargs) -> DbReplayCache:
@@ -62,7 +62,7 @@ def test_unreachable_store_is_an_error_not_an_acceptance(tmp_path):
 
 
 def test_service_answers_503_when_the_replay_store_fails(tmp_path):
-    from security_kit import make_app
+    from support.security import make_app
 
     keys = Keys()
     app = make_app(tmp_path, str(write_jwks(tmp_path, keys)))
@@ -75,7 +75,7 @@ def test_service_answers_503_when_the_replay_store_fails(tmp_path):
 
 
 def test_restart_does_not_forget_a_token(tmp_path):
-    from security_kit import make_app
+    from support.security import make_app
 
     keys = Keys()
     jwks = str(write_jwks(tmp_path, keys))
@@ -101,7 +101,7 @@ def test_two_gunicorn_workers_share_the_replay_cache(tmp_path):
 
 
 def test_jti_longer_than_the_column_is_refused_before_the_store(tmp_path):
-    from security_kit import make_app
+    from support.security import make_app
 
     keys = Keys()
     app = make_app(tmp_path, str(write_jwks(tmp_path, keys)))

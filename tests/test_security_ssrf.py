@@ -14,8 +14,8 @@ import pytest
 import responses
 
 from cds_service.fhir.urls import Allowlist, UrlRefused, parse_base
-from security_kit import (SERVICE, SERVICE_URL, Keys, auth, hook_request, make_app, mint, write_jwks)
-from helpers import rule_of
+from support.security import (SERVICE, SERVICE_URL, Keys, auth, hook_request, make_app, mint, write_jwks)
+from support.helpers import rule_of
 
 ALLOWED = "https://allowed.example/fhir"
 REQUIRED = ("conditions", "procedures", "encounters", "labs")

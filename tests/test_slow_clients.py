@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.devtools import slow_clients
-from live import start_service, stop_service
+from support.live import start_service, stop_service
 from test_proxy import _require_nginx
 
 CLIENTS = 150

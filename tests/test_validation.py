@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import PV, OSEL, hook_request
+from support.helpers import PV, OSEL, hook_request
 
 
 def _outcome(resp):
@@ -232,7 +232,7 @@ def test_truncated_or_unbalanced_json_is_deep_only_when_it_is(value, limit, cut)
 
 def test_answers_are_never_cached(client):
     """Cards and error details carry patient values: Cache-Control: no-store on every answer."""
-    from helpers import fixture_bundle, prefetch_from_fixture, topics
+    from support.helpers import fixture_bundle, prefetch_from_fixture, topics
 
     body = hook_request(PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg")))
     cards = client.post(f"/cds-services/{PV}", json=body)

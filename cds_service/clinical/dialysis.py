@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from . import codes
+from .codes import pairs
 from .timeutil import parse_fhir_datetime
 
 RECENT_SESSION_WINDOW = timedelta(days=30)
@@ -13,22 +14,19 @@ RECENT_SESSION_WINDOW = timedelta(days=30)
 MAX_SESSION_LENGTH = timedelta(hours=12)
 
 EXCLUDED_VERIFICATION = {"entered-in-error", "refuted"}
+# Statuses that never make a dialysis session: "preparation" has not started, "not-done" never happened,
+# "entered-in-error" is not a record; an encounter cancelled or only planned did not take place.
+PROCEDURE_NOT_A_SESSION = frozenset({"entered-in-error", "not-done", "preparation"})
+ENCOUNTER_NOT_A_SESSION = frozenset({"entered-in-error", "cancelled", "planned"})
 
 
-def pairs(concept: Any) -> set[tuple[str, str]]:
-    """(system, code) pairs of a fhir.resources CodeableConcept (or a list of them)."""
-    if concept is None:
-        return set()
-    if isinstance(concept, list):
-        out: set[tuple[str, str]] = set()
-        for item in concept:
-            out |= pairs(item)
-        return out
-    out = set()
-    for coding in getattr(concept, "coding", None) or []:
-        if coding.code:
-            out.add((str(coding.system or ""), str(coding.code)))
-    return out
+def may_be_session(resource_type: str, status: Any, concept: Any) -> bool:
+    """Whether a Procedure (its ``code``) or an Encounter (its ``type``) can be a dialysis session, from its
+    status and codes alone: models or raw JSON (the protocol layer filters raw data with this before
+    validating anything)."""
+    if resource_type == "Procedure":
+        return str(status or "") not in PROCEDURE_NOT_A_SESSION and bool(pairs(concept) & codes.DIALYSIS_PROCEDURES)
+    return str(status or "") not in ENCOUNTER_NOT_A_SESSION and bool(pairs(concept) & codes.DIALYSIS_ENCOUNTER_TYPES)
 
 
 def condition_is_active(cond: Any) -> bool:
@@ -73,10 +71,7 @@ def _fresh(start: datetime | None, now: datetime) -> bool:
 
 def _procedure_session(proc: Any, now: datetime) -> Session | None:
     status = str(getattr(proc, "status", "") or "")
-    # "preparation" has not started; "not-done" never happened; "entered-in-error" is not a record.
-    if status in ("entered-in-error", "not-done", "preparation"):
-        return None
-    if not (pairs(getattr(proc, "code", None)) & codes.DIALYSIS_PROCEDURES):
+    if not may_be_session("Procedure", status, getattr(proc, "code", None)):
         return None
     start = end = None
     period = getattr(proc, "performedPeriod", None)
@@ -101,9 +96,7 @@ def _procedure_session(proc: Any, now: datetime) -> Session | None:
 
 def _encounter_session(enc: Any, now: datetime) -> Session | None:
     status = str(getattr(enc, "status", "") or "")
-    if status in ("entered-in-error", "cancelled", "planned"):
-        return None
-    if not (pairs(getattr(enc, "type", None)) & codes.DIALYSIS_ENCOUNTER_TYPES):
+    if not may_be_session("Encounter", status, getattr(enc, "type", None)):
         return None
     period = getattr(enc, "period", None)
     start = parse_fhir_datetime(period.start) if period is not None else None
@@ -144,8 +137,7 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
         if s is not None:
             sessions.append(s)
 
-    recent = [s for s in sessions if _session_time(s) is not None and now - _session_time(s) <= window
-              and _session_time(s) <= now + timedelta(minutes=5)]
+    recent = [s for s in sessions if _is_recent(_session_time(s), now, window)]
     if recent:
         kinds = sorted({s.source.split("/")[0] for s in recent})
         reasons.append(f"dialysis {' and '.join(k.lower() for k in kinds)} in the last {window.days} days")
@@ -156,7 +148,7 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
         reasons=reasons,
         last_session_end=max(ended) if ended else None,
         in_progress=any(s.in_progress for s in recent),
-        sessions=sorted(recent, key=lambda s: _session_time(s), reverse=True),
+        sessions=sorted(recent, key=lambda s: _session_time(s) or now, reverse=True),
         esrd_without_dialysis=esrd and not reasons,
         transplant=transplant,
     )
@@ -165,6 +157,10 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
 
 def _session_time(s: Session) -> datetime | None:
     return s.end or s.start
+
+
+def _is_recent(moment: datetime | None, now: datetime, window: timedelta) -> bool:
+    return moment is not None and now - moment <= window and moment <= now + timedelta(minutes=5)
 
 
 def _system_name(system: str) -> str:

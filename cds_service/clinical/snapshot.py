@@ -1,6 +1,7 @@
 """The typed snapshot every rule reads: patient, labs, dialysis status, conditions, draft orders, and now."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,8 +19,8 @@ class Snapshot:
     dialysis: DialysisStatus
     lookback: timedelta = timedelta(days=30)
     patient: Any = None
-    conditions: list[Any] = field(default_factory=list)  # fhir.resources Condition models
-    symptom_observations: list[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro signs)
+    conditions: Sequence[Any] = field(default_factory=list)  # fhir.resources Condition models
+    symptom_observations: Sequence[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro signs)
     draft_orders: list[Any] = field(default_factory=list)  # clinical.orders.DraftOrder
     selections: frozenset[str] | None = None  # order-select: the selected "Type/id" references
     unavailable: dict[str, str] = field(default_factory=dict)  # data key -> why it could not be had

@@ -30,8 +30,3 @@ def draw_context(result: LabResult, session_end: datetime | None, shifting: time
                      f"are still shifting (4–5 h): recheck before acting on it.")
     return " ".join(parts)
 
-
-def analyte_value(result: LabResult | None, now: datetime, lookback_days: int) -> str:
-    if result is None:
-        return f"no result in the last {lookback_days} days"
-    return f"{result.display()}, taken {result.when(now)}"

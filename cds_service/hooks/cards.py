@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import string
 import uuid
 from dataclasses import dataclass
@@ -10,7 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import jsonschema
 import yaml
 
 from ..clinical import codes
@@ -26,6 +26,21 @@ SUMMARY_LIMIT = 140  # summaries must be shorter than this
 
 class CardFileError(ValueError):
     pass
+
+
+class YamlLoader(yaml.SafeLoader):
+    """Safe YAML with YAML 1.2 booleans: only true/false are booleans, so `status: off` is the word "off"."""
+
+
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=YamlLoader)  # noqa: S506 - YamlLoader is a SafeLoader
 
 
 @lru_cache(maxsize=None)
@@ -49,8 +64,18 @@ class CardFile:
     path: Path
 
     @property
-    def thresholds(self) -> dict:
-        return dict(self.data.get("thresholds") or {})
+    def thresholds(self) -> dict[str, float]:
+        """The threshold values (already checked against the rule's declared unit and range)."""
+        return {name: float(entry["value"]) for name, entry in (self.data.get("thresholds") or {}).items()}
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """The placeholder names the card declares: exactly the values the rule's findings must give."""
+        return frozenset(self.data.get("placeholders") or {})
+
+    @property
+    def status(self) -> str:
+        return str(self.data.get("status") or "active")
 
     def text_blocks(self) -> Iterable[tuple[str, str]]:
         """(where, template) for every templated string in the file."""
@@ -66,30 +91,34 @@ class CardFile:
 
 
 class CardLibrary:
-    """All card files of a folder, validated against the card-file schema when loaded."""
+    """All card files of a folder. Loading refuses the folder when the linter finds any problem in it
+    (schema, thresholds, placeholders, wording, sources), naming each file and line, so that a card
+    file that lint refuses can never be served."""
 
     def __init__(self, folder: str | Path):
+        from ..authoring.lint import lint  # the linter imports this module
+
         self.folder = Path(folder)
         self.files: dict[str, CardFile] = {}
-        validator = jsonschema.Draft202012Validator(load_schema("card-file.schema.json"))
         if not self.folder.is_dir():
             raise CardFileError(f"card folder {self.folder} does not exist")
-        for path in sorted(self.folder.glob("*.y*ml")):
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except yaml.YAMLError as exc:
-                raise CardFileError(f"{path}: not valid YAML: {exc}") from exc
-            errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
-            if errors:
-                first = errors[0]
-                where = "/".join(str(p) for p in first.path) or "(top)"
-                raise CardFileError(f"{path}: {where}: {first.message}")
-            if data["rule"] in self.files:
-                raise CardFileError(f"{path}: rule {data['rule']} already defined in {self.files[data['rule']].path}")
+        paths, problems = lint([self.folder])
+        if problems:
+            raise CardFileError("card files refused:\n" + "\n".join(str(p) for p in problems))
+        for path in paths:
+            data = load_yaml(path.read_text(encoding="utf-8"))
             self.files[data["rule"]] = CardFile(data["rule"], data, path)
 
-    def thresholds(self) -> dict[str, dict]:
+    def thresholds(self) -> dict[str, dict[str, float]]:
         return {rule: f.thresholds for rule, f in self.files.items()}
+
+    def silent(self) -> frozenset[str]:
+        """Rules whose card file says ``status: silent``: they run, their findings are recorded, no card is shown."""
+        return frozenset(rule for rule, f in self.files.items() if f.status == "silent")
+
+    def placeholders(self) -> dict[str, frozenset[str]]:
+        """Placeholders of every rule that runs (status active or silent; a rule with status off is absent)."""
+        return {rule: f.placeholders for rule, f in self.files.items() if f.status != "off"}
 
     def require(self, rule_ids: Iterable[str]) -> None:
         missing = sorted(set(rule_ids) - set(self.files))
@@ -179,7 +208,7 @@ def _render_suggestion(spec: SuggestionSpec, card: CardFile, values: Mapping[str
     else:
         log.error("unknown suggestion kind %s", spec.kind)
         return None
-    out = {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
+    out: dict[str, Any] = {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
     if spec.recommended:
         out["isRecommended"] = True
     return out

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from ..clinical.rules import run_rules
+from ..clinical.rules import RuleFailure, run_rules
 from ..timing import Timings
 from .cards import CardLibrary, render_card
 from .errors import HookError
@@ -22,13 +22,16 @@ class HookOutcome:
     body: dict
     fired: list[str] = field(default_factory=list)
     cards: list[tuple[str, str]] = field(default_factory=list)  # (card uuid, rule id)
+    silent: list[str] = field(default_factory=list)  # rule id of each finding of a silent rule (no card returned)
     unavailable: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rule_errors: list[RuleFailure] = field(default_factory=list)
 
 
 def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: timedelta,
-           fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings) -> HookOutcome:
+           fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings,
+           strict: bool = False) -> HookOutcome:
     """Raise HookError for anything the client got wrong; otherwise return the response body."""
     with timings.stage("validate"):
         validate_request(body, service.hook)
@@ -61,15 +64,16 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
             raise HookError(422, "processing", "The FHIR data in the request could not be processed; "
                                                "no checks ran.") from None
     with timings.stage("rules"):
-        findings = run_rules(service.hook, snapshot, cards.thresholds(), only=service.rules)
+        run = run_rules(service.hook, snapshot, cards.thresholds(), cards.placeholders(), only=service.rules,
+                        silent=cards.silent(), strict=strict)
     with timings.stage("render"):
         rendered = []
         outcome = HookOutcome(body={}, unavailable=dict(resolved.unavailable), sources=dict(resolved.source),
-                              notes=notes)
-        for finding in findings:
-            card_file = cards.files.get(finding.rule_id)
-            if card_file is None:
-                log.error("no card file for rule %s; finding dropped", finding.rule_id)
+                              notes=notes, rule_errors=run.errors)
+        for finding in run.findings:
+            card_file = cards.files[finding.rule_id]
+            if card_file.status == "silent":
+                outcome.silent.append(finding.rule_id)  # recorded and counted, never shown
                 continue
             card = render_card(finding, card_file, snapshot.patient_id)
             rendered.append(card)
@@ -78,10 +82,6 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
                 outcome.fired.append(finding.rule_id)
         outcome.body = {"cards": rendered}
     return outcome
-
-
-def bad_json(message: str) -> HookError:
-    return HookError(400, "invalid", message)
 
 
 def unknown_service(service_id: str, known: Mapping[str, Any]) -> HookError:

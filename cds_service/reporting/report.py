@@ -8,7 +8,11 @@ SQLite or PostgreSQL. Definitions:
 - a card's outcome is its **latest** feedback item (an EHR may send "overridden" after "accepted");
 - *accepted* / *overridden*: cards whose latest outcome is that; rates are over cards with feedback;
 - *feedback rate*: cards with feedback / cards issued (blank when nothing was issued in the period);
-- override reasons and comments come from every overridden item in the period.
+- override reasons and comments come from every overridden item in the period; a reason is shown with
+  the label its rule's card file gives its code (``overrideReasons``), whatever display the EHR sent
+  back (many send the code alone), and with the EHR's display only for codes no card file knows;
+- *silent*: findings of a rule whose card file says ``status: silent`` (no card was returned): how often
+  it would have fired, for a committee trialling the rule before go-live.
 
 Feedback for a card this service never issued (a made-up uuid, another service's card, another
 deployment, a wiped table) is *unmatched*: the EHR got its 200 (it cannot fix the uuid), the row is
@@ -23,12 +27,13 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from typing import Iterable
+from pathlib import Path
+from typing import Mapping
 
 from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Engine
 
-from ..hooks.feedback import feedback, issued_cards, make_engine, override_reasons
+from ..hooks.feedback import feedback, issued_cards, make_engine, override_reasons, silent_firings
 
 UNKNOWN_RULE = "(unmatched)"
 TOP_REASONS = 5
@@ -47,6 +52,7 @@ class RuleStats:
     with_feedback: int = 0
     accepted: int = 0
     overridden: int = 0
+    silent: int = 0  # findings of the rule while its card file said status: silent
     reasons: Counter = field(default_factory=Counter)  # (code, display) -> count
     comments: list[tuple[str, str, str]] = field(default_factory=list)  # (received, reason display, comment)
 
@@ -71,6 +77,7 @@ class RuleStats:
         self.with_feedback += other.with_feedback
         self.accepted += other.accepted
         self.overridden += other.overridden
+        self.silent += other.silent
         self.reasons.update(other.reasons)
         self.comments.extend(other.comments)
 
@@ -137,7 +144,34 @@ def open_store(setting: str) -> Engine:
     return engine
 
 
-def collect(engine: Engine, since: datetime | None = None, now: datetime | None = None) -> Report:
+Labels = Mapping[str, Mapping[str, str]]  # rule -> override-reason code -> label from its card file
+
+
+def card_labels(folder: str | Path) -> Labels:
+    """The override-reason labels of every card file in ``folder``."""
+    from ..hooks.cards import CardFileError, CardLibrary
+
+    try:
+        library = CardLibrary(folder)
+    except CardFileError as exc:
+        raise ReportError(f"card files could not be read for the override-reason labels: {exc}") from exc
+    return {rule: {r["code"]: r["display"] for r in card.data.get("overrideReasons") or []}
+            for rule, card in library.files.items()}
+
+
+def _reason_label(labels: Labels, rule: str, system: str | None, code: str | None, display: str | None) -> str:
+    from ..hooks.cards import OVERRIDE_SYSTEM
+
+    if code and system in (None, "", OVERRIDE_SYSTEM):
+        known = (labels.get(rule) or {}).get(code)
+        if known:
+            return known
+    return display or code or ""
+
+
+def collect(engine: Engine, since: datetime | None = None, now: datetime | None = None,
+            labels: Labels | None = None) -> Report:
+    labels = labels or {}
     stats: dict[tuple[str, str], RuleStats] = {}
 
     def row(service: str, rule: str) -> RuleStats:
@@ -145,7 +179,7 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
 
     issued_q = select(issued_cards.c.service_id, issued_cards.c.rule_id, issued_cards.c.issued_at)
     fb_q = (select(feedback.c.id, feedback.c.service_id, feedback.c.card_uuid, feedback.c.outcome,
-                   feedback.c.override_code, feedback.c.override_display, feedback.c.user_comment,
+                   feedback.c.override_system, feedback.c.override_code, feedback.c.override_display, feedback.c.user_comment,
                    feedback.c.received_at, issued_cards.c.rule_id)
             .select_from(feedback.outerjoin(issued_cards, and_(feedback.c.card_uuid == issued_cards.c.card_uuid,
                                                                feedback.c.service_id == issued_cards.c.service_id)))
@@ -153,30 +187,36 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
     if since is not None:
         issued_q = issued_q.where(issued_cards.c.issued_at >= since)
         fb_q = fb_q.where(feedback.c.received_at >= since)
+    silent_q = select(silent_firings.c.service_id, silent_firings.c.rule_id)
+    if since is not None:
+        silent_q = silent_q.where(silent_firings.c.fired_at >= since)
+    has_silent = "silent_firings" in inspect(engine).get_table_names()  # a store older than silent mode
     with engine.connect() as conn:
         for service_id, rule_id, _at in conn.execute(issued_q):
             row(service_id, rule_id).issued += 1
+        for service_id, rule_id in conn.execute(silent_q) if has_silent else []:
+            row(service_id, rule_id).silent += 1
         # Reasons after the first (Epic's overrideReasons list); the first is in the feedback row itself.
-        more_reasons: dict[int, list[tuple[str, str]]] = {}
+        more_reasons: dict[int, list[tuple[str | None, str | None, str | None]]] = {}
         if override_reasons.name in inspect(conn).get_table_names():
             for r in conn.execute(select(override_reasons).where(override_reasons.c.position > 0)).mappings():
                 if r["code"] or r["display"]:
-                    more_reasons.setdefault(r["feedback_id"], []).append((r["code"] or "", r["display"] or r["code"]))
+                    more_reasons.setdefault(r["feedback_id"], []).append((r["system"], r["code"], r["display"]))
         latest: dict[tuple[str, str], tuple[str, str]] = {}  # (service, card) -> (rule, outcome)
         for item in conn.execute(fb_q).mappings():
             rule = item["rule_id"] or UNKNOWN_RULE
             latest[(item["service_id"], item["card_uuid"])] = (rule, item["outcome"])
             if item["outcome"] == "overridden":
                 target = row(item["service_id"], rule)
-                if item["override_code"] or item["override_display"]:
-                    target.reasons[(item["override_code"] or "", item["override_display"] or item["override_code"])] += 1
-                for reason in more_reasons.get(item["id"], []):
-                    target.reasons[reason] += 1
+                for system, code, display in [(item["override_system"], item["override_code"],
+                                               item["override_display"])] + more_reasons.get(item["id"], []):
+                    label = _reason_label(labels, rule, system, code, display)
+                    if label:
+                        target.reasons[(code or "", label)] += 1
                 if item["user_comment"]:
                     received = _aware(item["received_at"])
                     when = received.strftime("%Y-%m-%d %H:%M") if isinstance(received, datetime) else str(received)
-                    target.comments.append((when, item["override_display"] or item["override_code"] or "",
-                                            item["user_comment"]))
+                    target.comments.append((when, label, item["user_comment"]))
     for (service_id, _card), (rule, outcome) in latest.items():
         target = row(service_id, rule)
         target.with_feedback += 1
@@ -217,6 +257,11 @@ def to_markdown(report: Report) -> str:
             lines.append(f"| {name} | {r.issued} | {r.with_feedback} | {_pct(r.feedback_rate)} | {r.accepted} | "
                          f"{r.overridden} | {_pct(r.accept_rate)} | {_pct(r.override_rate)} |")
         lines.append("")
+        silent = [r for r in report.rows_for(service) if r.silent]
+        for r in silent:
+            lines.append(f"- `{r.rule}` silent: would have fired {r.silent} time{'s' if r.silent != 1 else ''}")
+        if silent:
+            lines.append("")
         stray = report.unmatched(service)
         if stray:
             lines += [f"Unmatched feedback, counted in no rule and in no total above: {stray.with_feedback} card(s) "
@@ -241,7 +286,7 @@ def to_markdown(report: Report) -> str:
 
 
 CSV_COLUMNS = ["service", "rule", "issued", "with_feedback", "feedback_rate", "accepted", "overridden", "accept_rate",
-               "override_rate", "top_override_reasons", "comments"]
+               "override_rate", "silent_firings", "top_override_reasons", "comments"]
 
 
 def _rate(value: float | None) -> str:
@@ -254,7 +299,7 @@ def to_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in report.rows:
         writer.writerow([r.service, r.rule, r.issued, r.with_feedback, _rate(r.feedback_rate), r.accepted,
-                         r.overridden, _rate(r.accept_rate), _rate(r.override_rate),
+                         r.overridden, _rate(r.accept_rate), _rate(r.override_rate), r.silent,
                          "; ".join(f"{code} ({display}): {count}" for code, display, count in r.top_reasons()),
                          " | ".join(comment for _w, _r, comment in r.comments[:MAX_COMMENTS])])
     return out.getvalue()
@@ -304,12 +349,12 @@ def render(report: Report, fmt: str) -> bytes:
     raise ReportError(f"unknown format {fmt!r} (md, csv or png)")
 
 
-def build(setting: str, since: datetime | None = None) -> Report:
+def build(setting: str, since: datetime | None = None, labels: Labels | None = None) -> Report:
     engine = open_store(setting)
     try:
-        return collect(engine, since)
+        return collect(engine, since, labels=labels)
     finally:
         engine.dispose()
 
 
-__all__: Iterable[str] = ["Report", "RuleStats", "ReportError", "build", "collect", "parse_since", "render"]
+__all__ = ["Report", "RuleStats", "ReportError", "build", "card_labels", "collect", "parse_since", "render"]

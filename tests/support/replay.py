@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from security_kit import BASE, ISS, SERVICE, SERVICE_URL, Keys, auth, hook_request, mint, write_jwks
+from support.security import BASE, ISS, SERVICE, SERVICE_URL, Keys, auth, hook_request, mint, write_jwks
 
 
 def jwt_env(tmp_path, keys: Keys) -> dict:

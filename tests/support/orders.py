@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from cds_service import fixtures
 from cds_service.hooks.validation import response_problems
 from cds_service.services import SERVICES
-from helpers import rule_of
+from support.helpers import rule_of
 
 SELECT = "dialysis-electrolytes-order-select"
 SIGN = "dialysis-electrolytes-order-sign"
