@@ -1,9 +1,7 @@
 """Flask app factory: the web edge only (HTTP, CORS, auth, limits, errors, metrics, logs)."""
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -18,14 +16,17 @@ from .clinical.rules import check_registry
 from .config import load_config
 from .engine import Engine
 from .fhir.parse import warm_up_models
+from .hooks import strict_json
 from .hooks.errors import HookError
 from .hooks.extensions import log_fields as request_extensions
-from .hooks.feedback import FeedbackStore
+from .hooks.feedback import FeedbackStore, create_schema
 from .hooks.invoke import unknown_service
 from .hooks.validation import validate_feedback
 from .http_body import decode_body
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
+from .security.replay import DbReplayCache, ReplayStoreError
+from .security.replay import metadata as replay_tables
 from .services import SERVICES
 from .timing import Timings
 
@@ -50,7 +51,8 @@ class _Ext:
         self.fhir = self.engine.fhir
         self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"],
                                       on_drop=lambda table: self.metrics.records_dropped.labels(table).inc())
-        self.auth = Authenticator(cfg)
+        create_schema(self.feedback.engine, cfg["CDS_FEEDBACK_DB"], replay_tables)
+        self.auth = Authenticator(cfg, replay=DbReplayCache(self.feedback.engine))
         self.now = self.engine.now
         warm_up_models()
 
@@ -78,6 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(bp)
     app.register_blueprint(probes.bp)
     app.register_blueprint(landing.bp)
+    app.after_request(_no_store)
     _register_errors(app)
     _register_optional(app, cfg)
     return app
@@ -114,6 +117,10 @@ def _authenticate(audiences: list[str]) -> None:
         log.warning("JWT refused: %s", exc, extra={"event": "auth-refused", "path": request.path})
         raise HookError(401, "security", "Authentication required.",
                         headers={"WWW-Authenticate": 'Bearer realm="cds-services", error="invalid_token"'}) from None
+    except ReplayStoreError as exc:  # neither accept (it could be a replay) nor blame the token
+        log.error("JWT not checked: %s", exc, extra={"event": "auth-unavailable", "path": request.path})
+        raise HookError(503, "transient", "The service cannot verify tokens right now; please retry.",
+                        headers={"Retry-After": "5"}) from None
 
 
 def _public_url(path: str) -> str:
@@ -129,41 +136,13 @@ def _json_body() -> Any:
                       ext().cfg["CDS_MAX_BODY_BYTES"])
     if not raw.strip():
         raise HookError(400, "invalid", "The request body is empty.")
-    depth_limit = ext().cfg["CDS_MAX_JSON_DEPTH"]
-    if _nesting_depth(raw, depth_limit) > depth_limit:
-        raise HookError(400, "invalid", f"The request body is nested deeper than {depth_limit} levels.")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise HookError(400, "invalid", f"The request body is not valid JSON: {str(exc)[:120]}") from None
+    return strict_json.parse(raw, ext().cfg["CDS_MAX_JSON_DEPTH"])
 
 
-_KEEP_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-_STRING = re.compile(rb'"[^"]*"')
-_INNERMOST_PAIRS = re.compile(rb"[\[{][\]}]")
-
-
-def _nesting_depth(raw: bytes, limit: int = 1 << 30) -> int:
-    """Deepest bracket nesting outside strings, without parsing (so it cannot blow the stack).
-
-    Escapes are dropped first (escaped backslashes, then escaped quotes: JSON escapes pair up left to
-    right), then everything but quotes and brackets is deleted, all in C and without large temporary
-    lists. Strings are then just quotes around brackets and are removed; each later pass removes the innermost bracket pairs, so the
-    number of passes is the depth. Stops counting past ``limit``. Unbalanced input is left for the
-    JSON parser to report.
-    """
-    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _KEEP_STRUCTURE)
-    # Any two adjacent quotes are an empty string or the seam between two strings with nothing between
-    # them: dropping them keeps what is outside strings intact, without building a list of matches.
-    brackets = _STRING.sub(b"", structure.replace(b'""', b""))
-    depth = 0
-    while brackets and depth <= limit:
-        shorter = _INNERMOST_PAIRS.sub(b"", brackets)
-        if len(shorter) == len(brackets):
-            break
-        brackets = shorter
-        depth += 1
-    return depth
+def _no_store(resp: Response) -> Response:
+    """Answers carry patient values (cards, 412 details): no cache, shared or private, may keep them."""
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
 
 
 # ---------------------------------------------------------------------- views

@@ -7,22 +7,11 @@ import sys
 
 def _serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.errors import HaltServer
 
     from . import gunicorn_conf
-
-    class _App(BaseApplication):
-        def load_config(self):
-            for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
-                        "max_requests", "max_requests_jitter", "preload_app", "accesslog", "errorlog", "loglevel",
-                        "on_starting", "child_exit"):  # hooks: shared Prometheus samples across workers
-                self.cfg.set(key, getattr(gunicorn_conf, key))
-            self.cfg.set("bind", serve_bind(args.host, args.port))
-            if args.workers:
-                self.cfg.set("workers", args.workers)
-
-        def load(self):
-            from . import create_app
-            return create_app()
+    from . import proxy as proxy_limits
 
     # Fail fast, in the parent, on a bad configuration, rule declaration or card file, before forking workers.
     from .clinical.rules import RegistryError, check_registry
@@ -35,8 +24,71 @@ def _serve(args: argparse.Namespace) -> int:
     except (ConfigError, RegistryError, CardFileError) as exc:
         print(f"cds-service: not starting: {exc}", file=sys.stderr)
         return 2
+    bind = serve_bind(args.host, args.port)
+    proxy = None if args.no_proxy else _proxy(bind, args, cfg)
+    if proxy is False:
+        return 2
+
+    class _Arbiter(Arbiter):
+        def reap_workers(self):
+            if proxy is not None and proxy.exited():
+                raise HaltServer("nginx exited; stopping (the service cannot be reached without it)", 1)
+            super().reap_workers()
+
+        def stop(self, graceful=True):
+            if proxy is not None:
+                proxy.stop()  # first: nginx stops accepting and finishes what gunicorn is still serving
+            super().stop(graceful)
+
+    class _App(BaseApplication):
+        def load_config(self):
+            for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
+                        "max_requests", "max_requests_jitter", "preload_app", "accesslog", "errorlog", "loglevel",
+                        "limit_request_line", "limit_request_fields", "limit_request_field_size",
+                        "on_starting", "child_exit"):  # hooks: shared Prometheus samples across workers
+                self.cfg.set(key, getattr(gunicorn_conf, key))
+            self.cfg.set("bind", bind)
+            if args.workers:
+                self.cfg.set("workers", args.workers)
+            if proxy is not None:
+                self.cfg.set("bind", f"unix:{proxy.settings.upstream_socket}")
+                # nginx bounds the request line and headers (32 KB a line); gunicorn must not refuse below that
+                self.cfg.set("limit_request_line", 0)
+                self.cfg.set("limit_request_fields", 32768)
+                self.cfg.set("limit_request_field_size", proxy_limits.HEADER_LINE_BYTES + 1024)
+                self.cfg.set("when_ready", lambda server: server.log.info(
+                    "nginx (pid %s) listening on %s in front of %s", proxy.start(), bind,
+                    proxy.settings.upstream_socket))
+                self.cfg.set("on_exit", lambda server: (proxy.stop(), proxy.cleanup()))
+
+        def load(self):
+            from . import create_app
+            return create_app()
+
+        def run(self):
+            _Arbiter(self).run()
+
     _App().run()
     return 0
+
+
+def _proxy(bind: str, args: argparse.Namespace, cfg):
+    """The nginx front on ``bind`` (configuration written and checked), or False after saying why it cannot run."""
+    from .proxy import NginxProxy, ProxyError, ProxySettings, make_runtime_dir
+
+    host, _, port = bind.rpartition(":")
+    runtime = make_runtime_dir()
+    try:
+        proxy = NginxProxy(ProxySettings(host.strip("[]"), int(port), cfg["CDS_MAX_BODY_BYTES"], runtime,
+                                         worker_processes=args.proxy_workers))
+        proxy.write_and_check()
+    except ProxyError as exc:
+        import shutil
+
+        shutil.rmtree(runtime, ignore_errors=True)
+        print(f"cds-service serve: {exc}", file=sys.stderr)
+        return False
+    return proxy
 
 
 def serve_bind(host: str | None, port: int | None, environ=None) -> str:
@@ -69,16 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser(
-        "serve", help="run the service under gunicorn",
-        description="Run the service under gunicorn (cds_service/gunicorn_conf.py). Settings come from the CDS_* "
-                    "environment variables (see the README); the process refuses to start on a bad setting or "
-                    "card file.")
+        "serve", help="run the service: nginx in front of gunicorn",
+        description="Run the service as shipped: Debian's nginx on HOST:PORT as a buffering reverse proxy in front "
+                    "of gunicorn (cds_service/gunicorn_conf.py) on a private unix socket. Settings come from the "
+                    "CDS_* environment variables (see the README); the process refuses to start on a bad setting or "
+                    "card file, or when nginx is missing (use --no-proxy to run gunicorn alone).")
     serve.add_argument("--host", default=None,
                        help=f"address to listen on (default: the host part of CDS_BIND, else {DEFAULT_BIND.split(':')[0]})")
     serve.add_argument("--port", type=int, default=None,
                        help=f"port to listen on (default: the port part of CDS_BIND, else {DEFAULT_BIND.split(':')[1]})")
     serve.add_argument("--workers", type=int, default=0,
                        help="worker processes (default: CDS_WORKERS, else the CPU count, at most 4)")
+    serve.add_argument("--no-proxy", action="store_true",
+                       help="gunicorn alone on HOST:PORT, without nginx (development only: slow clients can then "
+                            "hold every worker thread)")
+    serve.add_argument("--proxy-workers", type=int, default=1, help="nginx worker processes (default: %(default)s)")
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser(

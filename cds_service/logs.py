@@ -52,6 +52,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,  # which gunicorn worker
             "msg": scrub(record.getMessage()),
         }
         for name in _EXTRA_FIELDS:

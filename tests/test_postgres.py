@@ -185,6 +185,32 @@ def test_report_on_postgres_without_the_tables_is_a_clear_error(postgres, capsys
     assert "has no feedback or issued_cards table" in capsys.readouterr().err
 
 
+def test_two_service_processes_on_one_postgres_share_the_replay_cache(postgres, tmp_path):
+    """A token accepted by one replica is refused by the other, and a token raced to both is accepted once."""
+    from support.replay import assert_replays_refused_across, jwt_env, race
+    from support.security import Keys
+
+    url = postgres.create_database()
+    keys = Keys()
+    replicas = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            replicas.append(start_service(tmp_path / name, {**jwt_env(tmp_path, keys), "CDS_FEEDBACK_DB": url},
+                                          workers=1))
+        outcomes = assert_replays_refused_across(replicas, keys, tokens=4, tries=2)
+        assert all(o["replays_sent"] == 1 for o in outcomes)  # one worker each: the first replay crossed over
+        for _ in range(5):
+            assert race(replicas, keys) == 1
+    finally:
+        for replica in replicas:
+            stop_service(replica)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM jwt_replay")).scalar_one() == 4 + 5
+    engine.dispose()
+
+
 def test_readiness_fails_while_the_shared_store_is_gone_and_liveness_does_not(postgres, make_app):
     url = postgres.create_database()
     client = make_app(CDS_FEEDBACK_DB=url).test_client()

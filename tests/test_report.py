@@ -39,7 +39,7 @@ def populate(store: FeedbackStore) -> None:
         item("c3", "accepted"),
     ])
     store.add_feedback(PV, [item("c3", "overridden", "recently-corrected", "Magnesium already being corrected"),
-                            item("zz", "accepted")])
+                            item("zz", "accepted"), item("d2", "accepted")])  # never issued; issued by order-sign
     store.add_feedback(OSIGN, [
         item("d1", "overridden", "not-clinically-relevant", "Not clinically relevant", "Session | ended an hour ago"),
         item("d2", "accepted"),
@@ -61,17 +61,21 @@ def test_counts_rates_and_reasons(store):
     populate(store)
     report = collect(store.engine)
     rows = {(r.service, r.rule): r for r in report.rows}
-    assert set(rows) == {(PV, "hypomagnesemia"), (PV, "(unknown card)"), (OSIGN, "iv-magnesium-during-dialysis")}
+    assert set(rows) == {(PV, "hypomagnesemia"), (PV, "(unmatched)"), (OSIGN, "iv-magnesium-during-dialysis")}
     mg = rows[(PV, "hypomagnesemia")]
     assert (mg.issued, mg.with_feedback, mg.accepted, mg.overridden) == (4, 3, 1, 2)
     assert mg.accept_rate == pytest.approx(1 / 3) and mg.override_rate == pytest.approx(2 / 3)
     assert mg.feedback_rate == pytest.approx(3 / 4)
     assert mg.top_reasons() == [("recently-corrected", "Magnesium already being corrected", 2)]
     assert [c[2] for c in mg.comments] == ["Mg given this morning"]
-    unknown = rows[(PV, "(unknown card)")]
-    assert (unknown.issued, unknown.with_feedback, unknown.accepted) == (0, 1, 1) and unknown.feedback_rate is None
-    total = report.service_total(PV)
-    assert (total.issued, total.with_feedback, total.accepted, total.overridden) == (4, 4, 2, 2)
+    unmatched = rows[(PV, "(unmatched)")]
+    assert (unmatched.issued, unmatched.with_feedback, unmatched.accepted) == (0, 2, 2)
+    assert unmatched.feedback_rate is None
+    total = report.service_total(PV)  # the unmatched acceptances count nowhere
+    assert (total.issued, total.with_feedback, total.accepted, total.overridden) == (4, 3, 1, 2)
+    ivmg = rows[(OSIGN, "iv-magnesium-during-dialysis")]  # d2's feedback sent to patient-view is not its own
+    assert (ivmg.with_feedback, ivmg.accepted, ivmg.overridden) == (2, 1, 1)
+    assert [r.rule for r in report.by_rule()] == ["hypomagnesemia", "iv-magnesium-during-dialysis"]
 
 
 def test_markdown_report_from_the_cli(store, capsys, monkeypatch, tmp_path):
@@ -82,7 +86,10 @@ def test_markdown_report_from_the_cli(store, capsys, monkeypatch, tmp_path):
     assert out.startswith("# Card feedback report (all time)")
     assert f"## {PV}" in out and f"## {OSIGN}" in out
     assert "| `hypomagnesemia` | 4 | 3 | 75% | 1 | 2 | 33% | 67% |" in out
-    assert "| **(all rules)** | 4 | 4 | 100% | 2 | 2 | 50% | 50% |" in out
+    assert "| **(all rules)** | 4 | 3 | 75% | 1 | 2 | 33% | 67% |" in out
+    assert "(unmatched)" not in out.split(f"## {OSIGN}")[0].split("Unmatched feedback")[0]
+    assert ("Unmatched feedback, counted in no rule and in no total above: 2 card(s) this service never issued "
+            "(2 accepted, 0 overridden).") in out
     assert "| `iv-magnesium-during-dialysis` | 2 | 2 | 100% | 1 | 1 | 50% | 50% |" in out
     assert "- Magnesium already being corrected (`recently-corrected`): 2" in out
     assert "[Magnesium already being corrected]: “Mg given this morning”" in out
@@ -101,7 +108,8 @@ def test_csv_report_to_a_file(store, capsys, tmp_path):
     assert (mg["issued"], mg["with_feedback"], mg["accepted"], mg["overridden"]) == ("4", "3", "1", "2")
     assert mg["accept_rate"] == "0.3333" and mg["override_rate"] == "0.6667"
     assert mg["top_override_reasons"] == "recently-corrected (Magnesium already being corrected): 2"
-    assert by_rule[(PV, "(unknown card)")]["feedback_rate"] == ""
+    unmatched = by_rule[(PV, "(unmatched)")]
+    assert (unmatched["issued"], unmatched["with_feedback"], unmatched["feedback_rate"]) == ("0", "2", "")
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -115,7 +123,7 @@ def test_png_bar_chart(store, capsys, tmp_path):
     code, _out, _err = run(capsys, "--db", str(tmp_path / "feedback.sqlite3"), "--format", "png", "-o", str(out_file))
     assert code == 0
     width, height = _png_size(out_file.read_bytes())
-    assert (width, height) == (680, 420)  # 3 rules: figure (1.6 * 3 + 2) x 4.2 inches at 100 dpi
+    assert (width, height) == (600, 420)  # 2 rules (unmatched feedback is no bar): 6 x 4.2 inches at 100 dpi
     from support.helpers import save_artifact
     save_artifact("feedback-report.png", out_file.read_bytes())
 

@@ -196,3 +196,34 @@ def test_json_formatter_scrubs_message_extras_and_traceback():
     assert set(record) >= {"msg", "exc", "path", "sources"}
     for leak in ("leak-1", "leak-2", "leak-3", "leak-4", JWT_LIKE.split(".")[2]):
         assert leak not in line
+
+
+# ------------------------------------------------------------------ resource ids stay out of INFO logs
+
+def test_info_logs_name_the_hook_instance_but_no_resource_id(tmp_path, caplog, json_log):
+    """Unusable and oddly formed resources are logged by type and reason only (docs/security.md)."""
+    import copy
+
+    app = make_app(tmp_path, str(write_jwks(tmp_path, Keys())), CDS_REQUIRE_JWT="false")
+    logs.configure("INFO", "json")
+    body = hook_request(with_fhir=False)
+    labs = body["prefetch"]["labs"]
+    mg = labs["entry"][0]["resource"]
+    odd_unit = copy.deepcopy(mg) | {"id": "obs-odd-unit-4471"}
+    odd_unit["valueQuantity"] = {"value": 2.0, "unit": "furlongs", "code": "furlongs"}
+    broken = copy.deepcopy(mg) | {"id": "obs-broken-4472", "status": 17}
+    lenient = copy.deepcopy(mg) | {"id": "obs-lenient-4473", "effectiveDateTime": "yesterday-ish"}
+    for resource in (odd_unit, broken, lenient):
+        labs["entry"].append({"fullUrl": f"{FHIR}/Observation/{resource['id']}", "resource": resource})
+    body["prefetch"]["conditions"]["entry"][0]["resource"]["onsetDateTime"] = "not a date"
+    caplog.set_level(logging.INFO)
+    resp = app.test_client().post(f"/cds-services/{SERVICE}", json=body)
+    assert resp.status_code == 200
+    info = [r for r in caplog.records if r.levelno >= logging.INFO]
+    text = "\n".join(f"{r.getMessage()} {json.dumps({k: v for k, v in r.__dict__.items() if k in logs._EXTRA_FIELDS}, default=str)}"
+                     for r in info) + json_log.getvalue()
+    assert body["hookInstance"] in text  # the call is identified ...
+    assert "lab value not used" in text or "lenient parse" in text  # ... and the odd resources were logged
+    for resource_id in ("obs-mg-1", "obs-odd-unit-4471", "obs-broken-4472", "obs-lenient-4473", "cond-1",
+                        PATIENT_ID, "prac-1"):
+        assert resource_id not in text, f"{resource_id} logged at INFO or above"

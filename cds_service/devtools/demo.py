@@ -134,8 +134,13 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
             "CDS_DEMO_FHIR_SERVER": server.base_url,
             "CDS_DEMO_FHIR_TOKEN": server.token,
         })
+        from ..proxy import find_nginx
+
+        front = [] if find_nginx() else ["--no-proxy"]  # the demo needs only Python; nginx when it is there
+        if front:
+            _say("      (nginx not installed: the service runs under gunicorn alone, fine for a local demo)")
         service = subprocess.Popen([sys.executable, "-m", "cds_service.cli", "serve", "--host", host, "--port",
-                                    str(port), "--workers", str(workers)], env=env, start_new_session=True)
+                                    str(port), "--workers", str(workers), *front], env=env, start_new_session=True)
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         _wait_healthy(base, service)
         files = write_requests(base, server.base_url, server.token, now)

@@ -128,20 +128,20 @@ def _sqlite_file(setting: str) -> Path | None:
     return None
 
 
-def create_schema(engine: Engine, setting: str) -> None:
+def create_schema(engine: Engine, setting: str, meta: MetaData = metadata) -> None:
     """Create the tables. gunicorn workers start together and may all open a new SQLite file at once; switching
     it to WAL then fails with "database is locked" in all but one, so the first connection and the schema are
     set up under an exclusive file lock (one worker at a time; the others find it done)."""
     path = _sqlite_file(setting)
     if path is None:
-        metadata.create_all(engine)
+        meta.create_all(engine)
         return
     import fcntl
 
     with open(f"{path}.init-lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            metadata.create_all(engine)
+            meta.create_all(engine)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

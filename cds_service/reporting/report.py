@@ -14,8 +14,11 @@ SQLite or PostgreSQL. Definitions:
 - *silent*: findings of a rule whose card file says ``status: silent`` (no card was returned): how often
   it would have fired, for a committee trialling the rule before go-live.
 
-Feedback for a card the store never saw issued (another deployment, a wiped table) is counted
-under the rule ``(unknown card)`` rather than dropped.
+Feedback for a card this service never issued (a made-up uuid, another service's card, another
+deployment, a wiped table) is *unmatched*: the EHR got its 200 (it cannot fix the uuid), the row is
+stored, and the report shows it apart, under ``(unmatched)``, never in a rule's counts nor in the
+service totals or the chart. Matching (card uuid *and* service) is done here rather than when the
+feedback arrives, because issued cards are recorded off the request path, possibly by another replica.
 """
 from __future__ import annotations
 
@@ -27,12 +30,12 @@ from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Mapping
 
-from sqlalchemy import inspect, select
+from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Engine
 
 from ..hooks.feedback import feedback, issued_cards, make_engine, override_reasons, silent_firings
 
-UNKNOWN_RULE = "(unknown card)"
+UNKNOWN_RULE = "(unmatched)"
 TOP_REASONS = 5
 MAX_COMMENTS = 10
 
@@ -89,7 +92,11 @@ class Report:
         return sorted({r.service for r in self.rows})
 
     def rows_for(self, service: str) -> list[RuleStats]:
-        return [r for r in self.rows if r.service == service]
+        """The service's rules (unmatched feedback is not a rule: see ``unmatched``)."""
+        return [r for r in self.rows if r.service == service and r.rule != UNKNOWN_RULE]
+
+    def unmatched(self, service: str) -> RuleStats | None:
+        return next((r for r in self.rows if r.service == service and r.rule == UNKNOWN_RULE), None)
 
     def service_total(self, service: str) -> RuleStats:
         total = RuleStats(service, "(all rules)")
@@ -101,8 +108,10 @@ class Report:
         """Rows merged across services (the chart's bars)."""
         merged: dict[str, RuleStats] = {}
         for row in self.rows:
+            if row.rule == UNKNOWN_RULE:
+                continue
             merged.setdefault(row.rule, RuleStats("(all services)", row.rule)).merge(row)
-        return [merged[k] for k in sorted(merged, key=lambda k: (k == UNKNOWN_RULE, k))]
+        return [merged[k] for k in sorted(merged)]
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -172,7 +181,8 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
     fb_q = (select(feedback.c.id, feedback.c.service_id, feedback.c.card_uuid, feedback.c.outcome,
                    feedback.c.override_system, feedback.c.override_code, feedback.c.override_display, feedback.c.user_comment,
                    feedback.c.received_at, issued_cards.c.rule_id)
-            .select_from(feedback.outerjoin(issued_cards, feedback.c.card_uuid == issued_cards.c.card_uuid))
+            .select_from(feedback.outerjoin(issued_cards, and_(feedback.c.card_uuid == issued_cards.c.card_uuid,
+                                                               feedback.c.service_id == issued_cards.c.service_id)))
             .order_by(feedback.c.id))
     if since is not None:
         issued_q = issued_q.where(issued_cards.c.issued_at >= since)
@@ -252,6 +262,10 @@ def to_markdown(report: Report) -> str:
             lines.append(f"- `{r.rule}` silent: would have fired {r.silent} time{'s' if r.silent != 1 else ''}")
         if silent:
             lines.append("")
+        stray = report.unmatched(service)
+        if stray:
+            lines += [f"Unmatched feedback, counted in no rule and in no total above: {stray.with_feedback} card(s) "
+                      f"this service never issued ({stray.accepted} accepted, {stray.overridden} overridden).", ""]
         for r in report.rows_for(service):
             if not r.reasons and not r.comments:
                 continue
