@@ -8,9 +8,10 @@ fresh service:
   templates can give (each key filled to its template's _count: 200 labs, 200 conditions,
   50 procedures, 50 encounters, ...), 100 calls in prefetch mode and 40 in fetch mode
   against a stub (own process) serving the same, plus 100 ordinary 50-observation calls;
-- "worst-case": 20 calls with a 7,900-observation prefetch (just under the 5 MB body cap,
-  CDS_MAX_BODY_BYTES) and 20 fetch-mode calls against a stub ignoring _count (5,000
-  Observations: the CDS_FHIR_MAX_ENTRIES cap), plus the ordinary calls.
+- "worst-case": 20 calls with a prefetch just under the body cap (CDS_MAX_BODY_BYTES) and 20
+  fetch-mode calls against a stub ignoring _count and serving as many entries per query as the
+  entry cap allows (CDS_FHIR_MAX_ENTRIES), plus the ordinary calls. The caps are the defaults
+  unless --max-body-bytes / --max-entries set others (they are then passed to the service).
 
 Target <= 120 MB per worker. Writes bench/results/rss.json (or --name).
 """
@@ -49,13 +50,13 @@ def templated(history: dict) -> dict:
 
 
 def phase(name: str, prefetch_heavy: dict, stub_data: dict, heavy_calls: int, fetch_calls: int,
-          concurrency: int) -> dict:
+          concurrency: int, caps: dict | None = None) -> dict:
     now = datetime.now(timezone.utc)
     small = patient_history(50, now)
     ctx = {"userId": "Practitioner/bench", "patientId": "bench-1"}
     with StubProcess(stub_data) as stub, ServiceProcess(workers=2, env={
             "CDS_ALLOWED_FHIR_SERVERS": stub.base_url, "CDS_DEADLINE_MS": "10000",
-            "CDS_FHIR_TIMEOUT_MS": "8000"}) as service:
+            "CDS_FHIR_TIMEOUT_MS": "8000", **(caps or {})}) as service:
         idle = service.worker_rss()
         auth = {"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
                 "subject": "bench"}
@@ -84,20 +85,43 @@ def phase(name: str, prefetch_heavy: dict, stub_data: dict, heavy_calls: int, fe
             "passed": max(peaks.values()) <= LIMIT_MB and statuses.get("200") == len(bodies)}
 
 
+def near_cap(max_body: int, now: datetime) -> int:
+    """The most lab Observations whose 50-observation-style prefetch request stays under ``max_body`` bytes."""
+    ctx = {"userId": "Practitioner/bench", "patientId": "bench-1"}
+    low, high = 1, 20000
+    while low < high:
+        mid = (low + high + 1) // 2
+        size = len(json.dumps({"hook": "patient-view", "hookInstance": "h", "context": ctx,
+                               "prefetch": patient_history(mid, now)}))
+        low, high = (mid, high) if size <= max_body else (low, mid - 1)
+    return low
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--name", default="rss")
+    parser.add_argument("--max-body-bytes", type=int, default=None, help="default: the service's default")
+    parser.add_argument("--max-entries", type=int, default=None, help="default: the service's default")
     args = parser.parse_args(argv)
+    from cds_service.config import load_config
+
+    defaults = load_config({})
+    max_body = args.max_body_bytes or defaults["CDS_MAX_BODY_BYTES"]
+    max_entries = args.max_entries or defaults["CDS_FHIR_MAX_ENTRIES"]
+    caps = {"CDS_MAX_BODY_BYTES": str(max_body), "CDS_FHIR_MAX_ENTRIES": str(max_entries)}
     now = datetime.now(timezone.utc)
+    n_body = near_cap(max_body, now)
     long_history = patient_history(10000, now)
     capped = templated(long_history)
     phases = [
         phase("templated", capped, capped, heavy_calls=100, fetch_calls=40, concurrency=args.concurrency),
-        phase("worst-case", patient_history(7900, now), patient_history(5000, now), heavy_calls=20,
-              fetch_calls=20, concurrency=args.concurrency),
+        phase("worst-case", patient_history(n_body, now), patient_history(max_entries, now), heavy_calls=20,
+              fetch_calls=20, concurrency=args.concurrency, caps=caps),
     ]
     result = {"method": f"gunicorn 2 workers x 4 threads, {args.concurrency} concurrent requests, VmHWM per worker",
+              "caps": {"CDS_MAX_BODY_BYTES": max_body, "CDS_FHIR_MAX_ENTRIES": max_entries,
+                       "worst_case_observations_in_body": n_body},
               "target_mb": LIMIT_MB, "phases": phases,
               "templated_peak_mb": phases[0]["max_peak_rss_mb"], "worst_case_peak_mb": phases[1]["max_peak_rss_mb"],
               "passed": phases[0]["passed"]}
