@@ -101,8 +101,10 @@ SETTINGS: list[Setting] = [
     Setting("CDS_DEADLINE_MS", "2000", _int, "Overall time budget per hook call. When it runs out the service answers with what it has."),
     Setting("CDS_FHIR_TIMEOUT_MS", "1500", _int, "Cap on each FHIR HTTP call (connect and read)."),
     Setting("CDS_FHIR_MAX_PAGES", "5", _int, "Most `next` pages followed per FHIR query."),
-    Setting("CDS_FHIR_MAX_ENTRIES", "5000", _int, "Most entries read per FHIR query across its pages."),
-    Setting("CDS_MAX_BODY_BYTES", str(5 * 1024 * 1024), _int, "Largest accepted request body; larger bodies get 413."),
+    Setting("CDS_FHIR_MAX_ENTRIES", "1000", _int, "Most entries read per FHIR query across its pages (5 x the "
+            "largest prefetch _count; with 1 MiB bodies it keeps a worker under 120 MB, docs/performance.md)."),
+    Setting("CDS_MAX_BODY_BYTES", str(1024 * 1024), _int, "Largest accepted request body; larger bodies get 413. "
+            "1 MiB: 3.5 x the largest prefetch the templates' _count allows (300 KB); see docs/performance.md."),
     Setting("CDS_MAX_JSON_DEPTH", "64", _int, "Deepest accepted JSON nesting in a request body."),
     Setting("CDS_CORS_ORIGINS", "*", _list, "Origins allowed by CORS (comma-separated, `*` for any)."),
     Setting("CDS_CORS_ALLOW_HEADERS", "", _list,

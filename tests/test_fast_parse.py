@@ -145,8 +145,33 @@ def _synthea_files() -> list[Path]:
 @pytest.mark.skipif(not _synthea_files(), reason="set CDS_SYNTHEA_DIR to a folder of Synthea R4 patient Bundles")
 @pytest.mark.parametrize("path", _synthea_files(), ids=lambda p: p.name.split("_")[0])
 def test_synthea_histories(path, monkeypatch):
-    bundle = fixtures.load_json(path)
-    assert_same(_request(PV, bundle), monkeypatch)
+    bundle = _as_of_now(_local_references(fixtures.load_json(path)))
+    body = _request(PV, bundle)
+    assert sum(len(v.get("entry") or []) for v in body["prefetch"].values() if isinstance(v, dict)) > 0
+    assert_same(body, monkeypatch)
+
+
+def _local_references(bundle: dict) -> dict:
+    """Synthea refers to resources by their urn:uuid fullUrl; the prefetch templates match Type/id."""
+    names = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}"
+             for e in bundle.get("entry") or [] if e.get("fullUrl") and e.get("resource", {}).get("id")}
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: (names.get(v, v) if k == "reference" and isinstance(v, str) else walk(v))
+                    for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+    return walk(bundle)
+
+
+def _as_of_now(bundle: dict) -> dict:
+    """The history moved so that its last encounter ends a day before NOW (its labs then fall in the look-back)."""
+    ends = [e["resource"]["period"]["end"] for e in bundle.get("entry") or []
+            if e.get("resource", {}).get("resourceType") == "Encounter" and (e["resource"].get("period") or {}).get("end")]
+    last = max(fixtures.parse_fhir_datetime(t) for t in ends)
+    return fixtures.at(dict(bundle, timestamp=fixtures._fmt(last + timedelta(days=1))), NOW)
 
 
 # ---------------------------------------------------------------------- generated variants
