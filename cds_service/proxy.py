@@ -217,7 +217,7 @@ class NginxProxy:
 
     def _command(self, *extra: str) -> list[str]:
         s = self.settings
-        return [self.binary, "-p", f"{s.runtime}/", "-c", str(s.config_path), "-e", "stderr", *extra]
+        return [str(self.binary), "-p", f"{s.runtime}/", "-c", str(s.config_path), "-e", "stderr", *extra]
 
     def write_and_check(self) -> None:
         """Write the configuration and have nginx check it (syntax, listen address) before anything forks."""
@@ -233,6 +233,8 @@ class NginxProxy:
         return self.process.pid
 
     def _kill_group(self) -> None:
+        if self.process is None:
+            return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

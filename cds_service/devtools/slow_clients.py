@@ -65,6 +65,7 @@ class _Trickler:
     def step(self, chunk: int) -> None:
         if self.sock is None or not self.pending:
             self._connect()
+        assert self.sock is not None  # _connect opened it
         try:
             sent = self.sock.send(self.pending[:chunk])
             self.pending = self.pending[sent:]
@@ -101,7 +102,7 @@ def run(base_url: str, clients: int, seconds: float, probe_timeout_s: float = 2.
     parts = urlsplit(base_url)
     if parts.hostname not in LOOPBACK:
         raise ValueError("slow-client runs target loopback addresses only")
-    host, port = parts.hostname, parts.port
+    host, port = parts.hostname, parts.port or 80
     tricklers = [_Trickler(host, port, i, path) for i in range(clients)]
     stop = threading.Event()
     end = time.monotonic() + seconds

@@ -57,7 +57,8 @@ def deeper_than(raw: bytes, limit: int) -> bool:
     """
     brackets = _brackets(raw)
     shallow, path = _patterns(max(0, limit))
-    end = shallow.match(brackets).end()
+    match = shallow.match(brackets)
+    end = match.end() if match else 0
     if end == len(brackets) or brackets[end:end + 1] != b"[":
         return False
     return path.match(brackets, end) is not None

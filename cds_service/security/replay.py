@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import Column, Float, MetaData, String, Table, delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
@@ -69,7 +69,7 @@ class DbReplayCache:
                 return True
             except IntegrityError:
                 return False
-        stmt = upsert(jwt_replay).values(**row)
+        stmt: Any = upsert(jwt_replay).values(**row)  # the dialect's Insert, with on_conflict_do_update
         stmt = stmt.on_conflict_do_update(
             index_elements=[jwt_replay.c.iss, jwt_replay.c.jti],
             set_={"forget_after": stmt.excluded.forget_after},
