@@ -219,7 +219,7 @@ def project(raw: Any, resource_type: str | None = None, notes: list[str] | None 
         return None
     rtype = resource_type or raw.get("resourceType")
     cls = PROJECTED.get(rtype) if isinstance(rtype, str) else None
-    if cls is None or raw.get("resourceType") != rtype or not _one_per_choice(raw, _CHOICES[rtype]):
+    if cls is None or raw.get("resourceType") != rtype or not _one_per_choice(raw, _CHOICES[cls.__name__]):
         return lenient(raw, resource_type, notes)
     try:
         obj = msgspec.convert(raw, cls)
