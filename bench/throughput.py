@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-healthchain", dest="healthchain", action="store_false",
                         help="skip the HealthChain comparison (it installs HealthChain from PyPI)")
+    parser.add_argument("--healthchain-python", default=None,
+                        help="python of a virtualenv that already holds healthchain==0.16.1 and gunicorn "
+                             "(default: install them into a throwaway one)")
     args = parser.parse_args(argv)
 
     now = datetime.now(timezone.utc)
@@ -120,9 +123,12 @@ def main(argv=None) -> int:
     healthchain: dict = {"package": HEALTHCHAIN, "installed": False}
     venv = tempfile.TemporaryDirectory(prefix="healthchain-venv-")
     hc_python = None
-    if args.healthchain:
+    if args.healthchain and args.healthchain_python:
+        hc_python = args.healthchain_python
+        healthchain.update(installed=True, virtualenv="given (--healthchain-python)")
+    elif args.healthchain:
         hc_python, said = healthchain_python(Path(venv.name))
-        healthchain.update(installed=hc_python is not None, pip_output=said)
+        healthchain.update(installed=hc_python is not None, pip_output=said, virtualenv="throwaway, made by this run")
     one_connection = []
     with ServiceProcess(workers=2, wsgi="cds_service.wsgi:app") as service:
         url = f"{service.base_url}/cds-services/{SERVICE_ID}"
