@@ -45,7 +45,8 @@ def _serve(args: argparse.Namespace) -> int:
             for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
                         "max_requests", "max_requests_jitter", "preload_app", "accesslog", "errorlog", "loglevel",
                         "limit_request_line", "limit_request_fields", "limit_request_field_size",
-                        "on_starting", "child_exit"):  # hooks: shared Prometheus samples across workers
+                        "on_starting", "child_exit",  # hooks: shared Prometheus samples across workers
+                        "post_worker_init", "worker_exit"):  # GC freeze after start; queued records written at exit
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", bind)
             if args.workers:
