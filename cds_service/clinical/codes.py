@@ -193,10 +193,15 @@ HEART_DISEASE_CODES = {
     (SNOMED, "414545008"),  # Ischemic heart disease
     (SNOMED, "22298006"),   # Myocardial infarction
     (SNOMED, "399211009"),  # History of myocardial infarction
+    (SNOMED, "368009"),     # Heart valve disorder
+    (SNOMED, "40445007"),   # Heart valve regurgitation
+    (SNOMED, "44241007"),   # Heart valve stenosis
 }
 # I50 heart failure, I42/I43 cardiomyopathy, I20-I25 ischaemic (coronary) heart disease,
 # I11.0 / I13.0 / I13.2 hypertensive heart (and kidney) disease with heart failure.
-HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I43", "I20", "I21", "I22", "I24", "I25", "I11.0", "I13.0", "I13.2")
+# I05-I08 rheumatic and I34-I37 non-rheumatic valve disease.
+HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I43", "I20", "I21", "I22", "I24", "I25", "I11.0", "I13.0", "I13.2",
+                              "I05", "I06", "I07", "I08", "I34", "I35", "I36", "I37")
 
 # Neurological signs that raise aluminium neurotoxicity (dialysis encephalopathy). The seed names
 # speech disturbance, personality change, myoclonic jerks and dialysis encephalopathy. Codes were
@@ -212,7 +217,13 @@ NEURO_SIGN_CODES = {
     (ICD10CM, "R47.9"),     # Unspecified speech disturbances
     (ICD10CM, "F07.0"),     # Personality change due to known physiological condition
     (ICD10CM, "G92.8"),     # Other toxic encephalopathy (ICD-10-CM has no dialysis-encephalopathy code)
+    (SNOMED, "52448006"),   # Dementia (disorder)
+    (SNOMED, "91175000"),   # Seizure (finding)
+    (ICD10CM, "F03.90"),    # Unspecified dementia
+    (ICD10CM, "R56.9"),     # Unspecified convulsions
 }
+# Tetany (hypocalcemia-severe, with cramps and spasm). SNOMED has no code checked for it; ICD-10-CM R29.0.
+TETANY_CODES = {(ICD10CM, "R29.0")}
 
 # A documented ECG change (Condition, or Observation code or coded value): a pre-session value then still
 # counts as current (policy section 2). 102594003 Electrocardiogram abnormal (finding); 55930002 ST-T wave
@@ -248,5 +259,5 @@ def condition_read_by_rules(found: set[tuple[str, str]]) -> bool:
 
 
 _CONDITION_CODES_READ = frozenset(DIALYSIS_CONDITIONS | ESRD_ONLY_CONDITIONS | TRANSPLANT_CONDITIONS | CRAMP_CODES
-                                  | PD_CONDITIONS | ECG_CHANGE_CODES
+                                  | PD_CONDITIONS | ECG_CHANGE_CODES | TETANY_CODES
                                   | NEURO_SIGN_CODES | HEART_DISEASE_CODES)
