@@ -97,11 +97,11 @@ def test_control_allowlisted_server_is_contacted_with_the_token(app_factory, key
     """Positive control for the tests above: the same harness does see a permitted call."""
     app = app_factory()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(re.compile(r"https://allowed\.example/fhir/Observation\?.*"),
+        rsps.get(re.compile(r"https://allowed\.example/fhir/(Observation|MedicationRequest)\?.*"),
                  json={"resourceType": "Bundle", "type": "searchset", "entry": []})
         resp = invoke(app, keys, ALLOWED, prefetch_keys=("patient",) + REQUIRED)
         assert resp.status_code == 200
-        assert len(rsps.calls) == 5  # aluminum, weights, heartRate, symptoms; medications (no mock: refused)
+        assert len(rsps.calls) == 5  # aluminum, weights, heartRate, symptoms, medications
         assert all(c.request.headers["Authorization"] == "Bearer opaque-fhir-token-1" for c in rsps.calls)
     assert topics(resp) == ["electrolyte-review"]
 
