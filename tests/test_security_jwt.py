@@ -71,7 +71,7 @@ def assert_ok(resp, endpoint):
     if endpoint == "discovery":
         assert any(s["id"] == SERVICE for s in body["services"])
     elif endpoint == "invoke":
-        assert [c["source"]["topic"]["code"] for c in body["cards"]] == ["hypomagnesemia"]
+        assert [c["source"]["topic"]["code"] for c in body["cards"]] == ["ElectrolyteReview"]
     else:
         assert body == {"stored": 1}
 
