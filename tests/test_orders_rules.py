@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.app import create_app
-from orders_support import (IV_ROUTE, ORAL_ROUTE, SELECT, SIGN, all_selected, call, cards_of, draft_bundle,
+from support.orders import (IV_ROUTE, ORAL_ROUTE, SELECT, SIGN, all_selected, call, cards_of, draft_bundle,
                             med_request, patient_bundle, rx, topic)
 
 PID = "pt-1"

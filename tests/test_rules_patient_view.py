@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from _clinical_builders import (CRAMP, DIALYSIS_CONDITION, ESRD, ICD10CM, LOINC, NOW, SNOMED, UCUM, ago,
+from support.clinical import (CRAMP, DIALYSIS_CONDITION, ESRD, ICD10CM, LOINC, NOW, SNOMED, UCUM, ago,
                                 aluminium, coding, condition, fired, hd_session, heart_rate, ica, k, mg,
                                 normal_panel, obs, on_dialysis, only, patient, po4, symptom_obs)
 

@@ -17,7 +17,7 @@ import pytest
 import responses
 
 from cds_service import logs
-from security_kit import (FHIR, PATIENT_ID, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, SERVICE, SERVICE_URL, Keys,
+from support.security import (FHIR, PATIENT_ID, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, SERVICE, SERVICE_URL, Keys,
                           auth, hook_request, make_app, mint, write_jwks)
 
 ACCESS_TOKEN = "fhir-access-7f3a9c21d4e8b6a0"

@@ -66,7 +66,7 @@ class Product:
 
     @property
     def oral(self) -> bool:
-        return bool(self.form) and ("Oral" in self.form or "Chewable" in self.form)
+        return self.form is not None and ("Oral" in self.form or "Chewable" in self.form)
 
     @property
     def concentration_mg_ml(self) -> float | None:
@@ -264,7 +264,7 @@ _FLUID_WORDS = re.compile(
     r"|replacement (fluid|solution)|\bprismasol|\bphoxillum|\bdianeal|\bextraneal|\bphysioneal|\bnutrineal"
     r"|\bbath\b|ringer|hartmann|plasma-?lyte|maintenance|parenteral nutrition|\btpn\b", re.I)
 # Most specific first; a match consumes its text so "magnesium sulfate" is not also "magnesium".
-_TEXT_INGREDIENTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p, re.I), name) for p, name in (
+_TEXT_INGREDIENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), name) for p, name in (
     (r"\bmagnesium sul(ph|f)ate\b|\bmgso4\b", "magnesium sulfate"),
     (r"\bmagnesium oxide\b", "magnesium oxide"),
     (r"\bmagnesium chloride\b", "magnesium chloride"),

@@ -39,7 +39,7 @@ _ROUTE_TEXT = (
 # Statuses of orders that are not going to be given.
 _DEAD_STATUSES = frozenset({"entered-in-error", "cancelled", "stopped", "completed"})
 
-Parse = Callable[[dict, str], Any]
+Parse = Callable[[dict[str, Any], str], Any]
 
 
 # ---------------------------------------------------------------- dose
@@ -166,7 +166,8 @@ def read_dose(dosages: Iterable[Any], product: Product | None) -> Dose:
     daily: float | None = None
     per_day: float | None = None
     if all(p[0] is not None and p[1] is not None for p in parts):
-        totals = [sum(p[0][0] * p[1] for p in g) for g in groups.values()]
+        totals = [sum(amount[0] * count for amount, count, _upper in g if amount is not None and count is not None)
+                  for g in groups.values()]
         daily = max(totals)
         if len(parts) == 1:
             per_day = parts[0][1]
@@ -277,11 +278,11 @@ def read_draft_orders(bundle: Any, parse: Parse, notes: list[str] | None = None)
     """Every live MedicationRequest in the draftOrders Bundle, entry by entry; a bad entry is skipped."""
     if not isinstance(bundle, dict):
         return []
-    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
-    raws: list[tuple[int, dict, str]] = []
+    entries: list[Any] = bundle["entry"] if isinstance(bundle.get("entry"), list) else []
+    raws: list[tuple[int, dict[str, Any], str]] = []
     for index, entry in enumerate(entries):
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-            full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else ""
+            full_url: str = entry["fullUrl"] if isinstance(entry.get("fullUrl"), str) else ""
             raws.append((index, entry["resource"], full_url))
     medications: dict[str, Any] = {}
     for _index, raw, full_url in raws:
@@ -341,7 +342,7 @@ def _resolve_medication(model: Any, medications: dict[str, Any]) -> Any:
     return None
 
 
-def _safe_parse(parse: Parse, raw: dict, rtype: str) -> Any:
+def _safe_parse(parse: Parse, raw: dict[str, Any], rtype: str) -> Any:
     try:
         return parse(raw, rtype)
     except Exception:  # noqa: BLE001 - the lenient parser should not raise; if it does, skip the entry

@@ -7,6 +7,7 @@ error or cancelled, only serum, plasma or whole blood: the lab panel drops the r
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,8 +28,8 @@ class Snapshot:
     dialysis: DialysisStatus
     lookback: timedelta = timedelta(days=45)
     patient: Any = None
-    conditions: list[Any] = field(default_factory=list)  # fhir.resources Condition models
-    symptom_observations: list[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro, ECG)
+    conditions: Sequence[Any] = field(default_factory=list)  # fhir.resources Condition models
+    symptom_observations: Sequence[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro, ECG)
     draft_orders: list[Any] = field(default_factory=list)  # clinical.orders.DraftOrder
     selections: frozenset[str] | None = None  # order-select: the selected "Type/id" references
     unavailable: dict[str, str] = field(default_factory=dict)  # data key -> why it could not be had

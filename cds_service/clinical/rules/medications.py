@@ -8,9 +8,10 @@ same prefetch/fetch path as patient-view). Thresholds come from the card files.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .. import codes
+from ..labs import LabResult
 from ..drugs import CALCIUM_REPLACEMENT, MAGNESIUM_SALTS, POTASSIUM_REPLACEMENT, QUININE_LIKE
 from ..orders import DraftOrder, orders_to_check
 from . import ORDER_HOOKS, Finding, RuleContext, SuggestionSpec, Threshold, order_lab, rule
@@ -31,7 +32,7 @@ def order_values(order: DraftOrder) -> dict[str, str]:
     }
 
 
-def _lab_line(result, now, missing: str) -> tuple[str, str]:
+def _lab_line(result: LabResult | None, now: datetime, missing: str) -> tuple[str, str]:
     if result is None:
         return missing, "—"
     return result.display(), result.when(now)
@@ -229,7 +230,7 @@ def hypertonic_saline(ctx: RuleContext) -> list[Finding]:
     for order in _checked(ctx):
         if order.ingredient() != "sodium chloride":
             continue
-        conc = order.product.concentration_mg_ml
+        conc = order.product.concentration_mg_ml if order.product is not None else None
         if conc is None or abs(conc - wanted) > 0.5:
             continue
         values = {**order_values(order), "concentration": f"{conc / 10:.1f}% ({conc:.0f} mg/mL)"}
