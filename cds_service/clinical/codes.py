@@ -6,7 +6,7 @@ value set: a urine magnesium is never a serum magnesium.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -31,7 +31,7 @@ def topic_code(rule_id: str) -> str:
     return code
 
 
-def rule_for_topic(code: str, rule_ids) -> str | None:
+def rule_for_topic(code: str, rule_ids: Iterable[str]) -> str | None:
     """The rule id among ``rule_ids`` whose topic code is ``code`` (or which is ``code`` itself)."""
     for rule_id in rule_ids:
         if code == rule_id or code == topic_code(rule_id):

@@ -240,7 +240,7 @@ _EXCLUDED_SPECIMEN = re.compile(r"urine|dialys|effluent|circuit|ultrafiltrate|pe
 _EXCLUDED_SPECIMEN_CODES = frozenset({"122575003"})  # Urine specimen
 
 
-def specimen_excluded(raw: dict) -> bool:
+def specimen_excluded(raw: dict[str, Any]) -> bool:
     """True when the Observation names a specimen that is not serum, plasma or blood.
 
     Looks at ``specimen.display`` and, for a contained Specimen (``#id``), its ``type`` text, displays and

@@ -61,7 +61,9 @@ class Snapshot:
 
     def hours_since_last_session(self) -> float | None:
         last = self.last_session
-        return None if last is None else (self.now - last.end).total_seconds() / 3600.0
+        if last is None or last.end is None:
+            return None
+        return (self.now - last.end).total_seconds() / 3600.0
 
     # ------------------------------------------------------------------ results and time
     def timing(self, result: LabResult) -> Timing:
@@ -98,7 +100,7 @@ class Snapshot:
     def ufr_sessions(self, within: timedelta = timedelta(days=7), weight_window_hours: float = 2.0
                      ) -> list[SessionUfr]:
         """Completed HD sessions ending in ``within`` with pre- and post-session weights, newest first."""
-        recent = [s for s in self.sessions if self.now - s.end <= within]
+        recent = [s for s in self.sessions if s.end is not None and self.now - s.end <= within]
         weights = self.labs.within("weight", self.now, within + timedelta(days=1))
         return session_ufrs(recent, weights, timedelta(hours=weight_window_hours))
 

@@ -65,13 +65,13 @@ def when_text(moment: datetime, now: datetime, timing: Timing | None, *, in_prog
             return f"{head}, during the session in progress"
         return head
     s = timing.session
-    if timing.cls is ResultClass.PRE_SESSION:
+    if timing.cls is ResultClass.PRE_SESSION and s.end is not None:
         if timing.sessions_since > 1:
             return (f"{head}, before {timing.sessions_since} sessions since (the last ended "
                     f"{ago_text(s.end, now)})")
         return f"{head}, before the session that ended {ago_text(s.end, now)}"
     if timing.cls is ResultClass.INTRADIALYTIC:
-        if s.completed:
+        if s.completed and s.end is not None:
             return f"{head}, during the session that ended {ago_text(s.end, now)}"
         return f"{head}, during the session in progress"
     if s.end is not None:
