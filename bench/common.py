@@ -62,6 +62,18 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def gunicorn_workers(master: int) -> list[int]:
+    """gunicorn's workers: the master's children, less the nginx front that `cds-service serve` also starts."""
+    return [p for p in children(master) if _comm(p) != "nginx"]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of a process in MB, from /proc."""
     cur = peak = 0.0
@@ -108,7 +120,7 @@ class ServiceProcess:
                 raise RuntimeError(f"service exited:\n{self.log_path.read_text()[-3000:]}")
             try:
                 if requests.get(self.base_url + "/health", timeout=2).status_code in (200, 404):
-                    if len(children(self.proc.pid)) >= self.workers:
+                    if len(self.worker_pids()) >= self.workers:
                         return self
             except requests.RequestException:
                 pass
@@ -117,7 +129,7 @@ class ServiceProcess:
         raise RuntimeError("service did not start")
 
     def worker_pids(self) -> list[int]:
-        return children(self.proc.pid) if self.proc else []
+        return gunicorn_workers(self.proc.pid) if self.proc else []
 
     def worker_rss(self) -> dict[int, tuple[float, float]]:
         return {pid: rss_mb(pid) for pid in self.worker_pids()}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark in turn (on demand, not in CI); each writes bench/results/<name>.json.
-# Usage: bash bench/run_all.sh            (about 6 minutes on 2 cores)
+# Usage: bash bench/run_all.sh            (about 7 minutes on 2 cores)
 #        SOAK_SECONDS=300 bash bench/run_all.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +22,8 @@ run bench/hung.py
 run bench/rss.py
 run bench/soak.py --seconds "${SOAK_SECONDS:-60}"
 run bench/fuzz_api.py --cases 1000
+run bench/preview_load.py
+run bench/slow_clients.py
+run bench/nesting.py
 "$PY" bench/summary.py
 exit $status

@@ -59,6 +59,24 @@ def rows() -> list[tuple[str, str, str, str]]:
         out.append(("schemathesis against the live service", f"{fz['cases']} cases, {fz['server_errors']} 5xx, "
                     f"{fz['failure_count']} failures", ">= 1000 cases, 0 5xx, 4xx all OperationOutcome",
                     "met" if fz["passed"] else "MISSED"))
+    pv = load("preview_load")
+    if pv:
+        c = pv["cases"]
+        out.append((f"card preview load in Chromium, {c['reload']['scenarios']} scenarios",
+                    f"after an edit max {c['after_an_edit']['max_ms']} ms, reload max {c['reload']['max_ms']} ms, "
+                    f"first after start {c['first_after_start']['load_ms']} ms", "every load < 1,000 ms",
+                    "met" if pv["met"] else "MISSED"))
+    slow = load("slow_clients")
+    if slow:
+        shipped, alone = slow["runs"][0], slow["runs"][-1]
+        out.append((f"6. {shipped['slow_clients']} slow clients for {shipped['seconds']:g} s: probes answered within 2 s",
+                    f"{shipped['share_answered']:.0%} ({shipped['probes_answered_within_limit']}/"
+                    f"{shipped['probes_sent']}) behind nginx; gunicorn alone {alone['share_answered']:.0%}",
+                    f">= {slow['target_share']:.0%}", "met" if slow["passed"] else "MISSED"))
+    nest = load("nesting")
+    if nest:
+        out.append(("7. 5 MB of brackets refused (nesting check, CPU)", f"max {nest['max_refusal_cpu_ms']:.0f} ms",
+                    f"< {nest['target_refusal_cpu_ms']:g} ms", "met" if nest["passed"] else "MISSED"))
     return out
 
 

@@ -1,9 +1,7 @@
 """Flask app factory: the web edge only (HTTP, CORS, auth, limits, errors, metrics, logs)."""
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -13,17 +11,22 @@ from flask_cors import CORS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from . import logs
+from . import landing, logs, probes
 from .clinical.rules import check_registry
 from .config import load_config
 from .engine import Engine
 from .fhir.parse import warm_up_models
+from .hooks import strict_json
 from .hooks.errors import HookError
-from .hooks.feedback import FeedbackStore
+from .hooks.extensions import log_fields as request_extensions
+from .hooks.feedback import FeedbackStore, create_schema
 from .hooks.invoke import unknown_service
 from .hooks.validation import validate_feedback
+from .http_body import decode_body
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
+from .security.replay import DbReplayCache, ReplayStoreError
+from .security.replay import metadata as replay_tables
 from .services import SERVICES
 from .timing import Timings
 
@@ -31,6 +34,8 @@ log = logging.getLogger("cds_service")
 bp = Blueprint("cds", __name__)
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+# Request headers browsers may send: Epic's web clients add Epic-Client-ID; CDS_CORS_ALLOW_HEADERS adds more.
+CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "Epic-Client-ID"]
 # /health reports a rule as failing for this long after its last failure (in any worker).
 RULE_ERROR_WINDOW_S = 15 * 60
 
@@ -45,7 +50,8 @@ class _Ext:
         self.engine = Engine(cfg, fhir_observer=lambda kind: self.metrics.fhir_calls.labels(kind).inc())
         self.fhir = self.engine.fhir
         self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"])
-        self.auth = Authenticator(cfg)
+        create_schema(self.feedback.engine, cfg["CDS_FEEDBACK_DB"], replay_tables)
+        self.auth = Authenticator(cfg, replay=DbReplayCache(self.feedback.engine))
         self.now = self.engine.now
         warm_up_models()
 
@@ -68,8 +74,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not cfg["CDS_ALLOWED_FHIR_SERVERS"]:
         log.warning("CDS_ALLOWED_FHIR_SERVERS is empty: the service will only use prefetched data.")
     CORS(app, resources={r"/cds-services*": {"origins": cfg["CDS_CORS_ORIGINS"]}},
-         allow_headers=["Authorization", "Content-Type"], methods=["GET", "POST", "OPTIONS"], max_age=600)
+         allow_headers=CORS_HEADERS + cfg["CDS_CORS_ALLOW_HEADERS"], methods=["GET", "POST", "OPTIONS"], max_age=600)
+    app.url_map.strict_slashes = False  # /cds-services/ and /cds-services/{id}/ answer like the canonical URLs
     app.register_blueprint(bp)
+    app.register_blueprint(probes.bp)
+    app.register_blueprint(landing.bp)
+    app.after_request(_no_store)
     _register_errors(app)
     _register_optional(app, cfg)
     return app
@@ -98,12 +108,18 @@ def _error(err: HookError) -> Response:
 def _authenticate(audiences: list[str]) -> None:
     if not ext().cfg["CDS_REQUIRE_JWT"]:
         return
+    if request.path.endswith("/"):  # a client calling the trailing-slash URL may have it in the token's aud too
+        audiences = audiences + [a + "/" for a in audiences]
     try:
         g.jwt_claims = ext().auth.verify(request.headers.get("Authorization"), audiences)
     except AuthError as exc:
         log.warning("JWT refused: %s", exc, extra={"event": "auth-refused", "path": request.path})
         raise HookError(401, "security", "Authentication required.",
                         headers={"WWW-Authenticate": 'Bearer realm="cds-services", error="invalid_token"'}) from None
+    except ReplayStoreError as exc:  # neither accept (it could be a replay) nor blame the token
+        log.error("JWT not checked: %s", exc, extra={"event": "auth-unavailable", "path": request.path})
+        raise HookError(503, "transient", "The service cannot verify tokens right now; please retry.",
+                        headers={"Retry-After": "5"}) from None
 
 
 def _public_url(path: str) -> str:
@@ -115,44 +131,17 @@ def _json_body() -> Any:
     mimetype = (request.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
         raise HookError(415, "not-supported", "Send the request as JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=False)
+    raw = decode_body(request.get_data(cache=False), request.headers.get("Content-Encoding"),
+                      ext().cfg["CDS_MAX_BODY_BYTES"])
     if not raw.strip():
         raise HookError(400, "invalid", "The request body is empty.")
-    depth_limit = ext().cfg["CDS_MAX_JSON_DEPTH"]
-    if _nesting_depth(raw, depth_limit) > depth_limit:
-        raise HookError(400, "invalid", f"The request body is nested deeper than {depth_limit} levels.")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise HookError(400, "invalid", f"The request body is not valid JSON: {str(exc)[:120]}") from None
+    return strict_json.parse(raw, ext().cfg["CDS_MAX_JSON_DEPTH"])
 
 
-_KEEP_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-_STRING = re.compile(rb'"[^"]*"')
-_INNERMOST_PAIRS = re.compile(rb"[\[{][\]}]")
-
-
-def _nesting_depth(raw: bytes, limit: int = 1 << 30) -> int:
-    """Deepest bracket nesting outside strings, without parsing (so it cannot blow the stack).
-
-    Escapes are dropped first (escaped backslashes, then escaped quotes: JSON escapes pair up left to
-    right), then everything but quotes and brackets is deleted, all in C and without large temporary
-    lists. Strings are then just quotes around brackets and are removed; each later pass removes the innermost bracket pairs, so the
-    number of passes is the depth. Stops counting past ``limit``. Unbalanced input is left for the
-    JSON parser to report.
-    """
-    structure = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _KEEP_STRUCTURE)
-    # Any two adjacent quotes are an empty string or the seam between two strings with nothing between
-    # them: dropping them keeps what is outside strings intact, without building a list of matches.
-    brackets = _STRING.sub(b"", structure.replace(b'""', b""))
-    depth = 0
-    while brackets and depth <= limit:
-        shorter = _INNERMOST_PAIRS.sub(b"", brackets)
-        if len(shorter) == len(brackets):
-            break
-        brackets = shorter
-        depth += 1
-    return depth
+def _no_store(resp: Response) -> Response:
+    """Answers carry patient values (cards, 412 details): no cache, shared or private, may keep them."""
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
 
 
 # ---------------------------------------------------------------------- views
@@ -170,6 +159,7 @@ def call_service(service_id: str):
     service = SERVICES.get(service_id)
     status = 500
     hook_instance = "-"
+    vendor: dict = {}
     timings = Timings()
     try:
         # Authenticate first: an unauthenticated caller learns nothing, not even which service ids exist.
@@ -179,6 +169,7 @@ def call_service(service_id: str):
         body = _json_body()
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             hook_instance = body["hookInstance"][:200]
+        vendor = request_extensions(body)  # e.g. Epic's trigger action: logged, never changes which rules run
         outcome = e.engine.call(service, body, timings)
         e.feedback.record_issued(service.id, hook_instance, outcome.cards, silent=outcome.silent)
         for rule_id in outcome.fired:
@@ -193,13 +184,13 @@ def call_service(service_id: str):
             "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
             "fired": outcome.fired, "silent": outcome.silent, "timings_ms": timings.as_dict(),
             "unavailable": outcome.unavailable, "sources": outcome.sources,
-            "ruleErrors": [f.rule_id for f in outcome.rule_errors]})
+            "ruleErrors": [f.rule_id for f in outcome.rule_errors], "parseNotes": len(outcome.notes), **vendor})
     except HookError as err:
         status = err.status
         resp = _error(err)
         log.info("hook refused: %s", err.message, extra={
             "event": "hook", "hookInstance": hook_instance, "service": service_id if service else "-",
-            "status": err.status, "timings_ms": timings.as_dict()})
+            "status": err.status, "timings_ms": timings.as_dict(), **vendor})
     elapsed = time.perf_counter() - started
     timings.add("total", elapsed * 1000.0)
     resp.headers["Server-Timing"] = timings.header()
@@ -257,7 +248,8 @@ def health():
 def metrics():
     if not ext().cfg["CDS_METRICS"]:
         raise HookError(404, "not-found", "Metrics are disabled.")
-    return Response(generate_latest(ext().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+    # content_type, not mimetype: CONTENT_TYPE_LATEST already carries its charset, and Flask would add another.
+    return Response(generate_latest(ext().metrics.registry), content_type=CONTENT_TYPE_LATEST)
 
 
 def _register_errors(app: Flask) -> None:

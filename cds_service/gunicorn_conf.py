@@ -16,6 +16,11 @@ keepalive = 5
 max_requests = 20000  # recycle workers now and then, jittered so they do not restart together
 max_requests_jitter = 2000
 preload_app = False  # each worker builds its own app: thread pools and DB pools must not cross a fork
+# Behind nginx (`cds-service serve`) these are raised above nginx's own limits. Alone (`--no-proxy`), a header
+# line may still be 20 KB so that a 16 KB bearer token reaches the app (which refuses longer ones with 401).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 20 * 1024
 accesslog = None  # the app writes one structured line per hook call
 errorlog = "-"
 loglevel = os.environ.get("CDS_LOG_LEVEL", "info").lower()

@@ -22,8 +22,9 @@ _SECRET_PATTERNS = [  # order matters: a whole header value first, then what is 
     # JWS/JWE compact form: header and payload are base64url JSON objects, so they start with "ey" or "ew"
     re.compile(r"\be[wy][A-Za-z0-9_-]{6,}\.e[wy][A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}"),
 ]
-_EXTRA_FIELDS = ("hookInstance", "service", "status", "fired", "timings_ms", "unavailable", "sources", "event",
-                 "reason", "duration_ms", "path", "method", "remote")
+_EXTRA_FIELDS = ("hookInstance", "service", "status", "fired", "silent", "ruleErrors", "parseNotes", "timings_ms",
+                 "unavailable", "sources", "event", "reason", "duration_ms", "path", "method", "remote",
+                 "extensions", "epicTriggerAction", "epicTrigger", "epicCriteriaId")  # hooks/extensions.py
 
 
 def scrub(text: str) -> str:
@@ -51,6 +52,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "pid": record.process,  # which gunicorn worker
             "msg": scrub(record.getMessage()),
         }
         for name in _EXTRA_FIELDS:

@@ -1,11 +1,18 @@
 """Card preview page (`/preview`, only when CDS_PREVIEW is true).
 
-For informaticists editing card files: every fixture scenario (patient-view for each patient
-fixture, order-select and order-sign for each draft-orders fixture) is run through the real
-pipeline, in prefetch mode, with the fixture shifted to "now", and its cards are drawn as an
-EHR sidebar would draw them. A text box sends any hook request to the real endpoint and draws
-the answer the same way (the browser POSTs to /cds-services/<id>, then asks /preview/render to
-draw the JSON it got back).
+For informaticists editing card files and scenarios: every scenario file (``cards/scenarios/*.yaml``,
+next to the card files) is run through the real pipeline in prefetch mode, as of now, and compared
+with what it expects. The navigation groups the scenarios by rule, from the scenarios themselves:
+under each rule the scenarios that expect its card, then, collapsed, those that say it must stay
+silent; at the end, collapsed, the scenarios that expect no card at all. One scenario is drawn at a
+time (``?s=<scenario>``): the values its request carries beside its cards, drawn at the width of an
+EHR's CDS sidebar. The request box at the top sends any hook request to the real endpoint and draws
+the answer the same way (the browser POSTs to /cds-services/<id>, then asks /preview/render to draw
+the JSON it got back).
+
+Scenario requests and answers are computed once and reused until a card file, scenario file or
+fixture changes (or a minute passes: scenario times are relative to now), so a reload after an edit
+shows the edit and other reloads only draw the page.
 
 Server-rendered HTML with a little JavaScript; card detail is Markdown rendered with raw HTML
 escaped. Nothing here is recorded in the feedback store.
@@ -14,9 +21,11 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,7 +34,10 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from . import fixtures
+from .authoring import scenarios as scenario_files
+from .clinical.rules import load_all
 from .hooks.errors import HookError
+from .preview_values import ValueGroup, patient_values
 from .services import SERVICES
 from .timing import Timings
 
@@ -35,10 +47,13 @@ bp = Blueprint("preview", __name__, url_prefix="/preview", template_folder="temp
                static_folder="static", static_url_path="/static")
 
 INDICATORS = ("info", "warning", "critical")
+# selectionBehavior in the words a clinician would use (shown only when a card offers several suggestions).
+SELECTION_HINTS = {"at-most-one": "Choose one of these.", "any": "Choose any of these."}
 HOOK_ORDER = ("patient-view", "order-select", "order-sign")
 SERVICE_FOR_HOOK = {s.hook: s.id for s in SERVICES.values()}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+CACHE_SECONDS = 60  # scenario times are relative to now: requests are rebuilt at least this often
 
 # html=False: raw HTML in a card's detail is shown as text, never interpreted (CommonMark plus GFM tables).
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -48,11 +63,26 @@ def register(app: Flask, cfg: Mapping[str, Any]) -> None:
     if cfg.get("CDS_PREVIEW"):
         app.register_blueprint(bp)
         log.info("card preview enabled at /preview")
+        # Run the scenarios once in the background, so that the first visit does not wait for them.
+        threading.Thread(target=_warm, args=(app,), name="preview-warm-up", daemon=True).start()
+
+
+def _warm(app: Flask) -> None:
+    try:
+        with app.app_context():
+            _prepared(app, app.extensions["cds"])
+    except Exception:  # the page computes it again, and reports, on the first visit
+        log.debug("preview warm-up failed", exc_info=True)
 
 
 def render_markdown(text: Any) -> Markup:
     if not isinstance(text, str) or not text:
         return Markup("")
+    return _render_markdown(text)
+
+
+@lru_cache(maxsize=512)
+def _render_markdown(text: str) -> Markup:
     return Markup(_markdown.render(text))
 
 
@@ -60,103 +90,67 @@ def render_markdown(text: Any) -> Markup:
 
 @dataclass
 class Scenario:
+    """One scenario file, as a hook request in prefetch mode (or the reason it cannot be one)."""
     key: str
     hook: str
     service_id: str
     patient_id: str
     title: str
-    note: str
+    note: str                            # where it comes from, e.g. scenarios/dx-low-mg.yaml
     request: dict
-    response: dict | None = None
-    error: dict | None = None
-    fired: list[str] = field(default_factory=list)
+    description: str = ""
+    expected: list[str] | None = None    # rule ids whose cards it expects, in order
+    absent: list[str] = field(default_factory=list)  # rules that must stay silent
+    values: list[ValueGroup] = field(default_factory=list)
+    source: Any = None                   # the loaded scenario (authoring.scenarios.Scenario)
+    broken: str = ""                     # why the file could not be turned into a request
 
 
-def _patient_of(bundle: dict) -> tuple[str | None, str]:
-    for entry in bundle.get("entry") or []:
-        res = entry.get("resource") or {}
-        if res.get("resourceType") == "Patient":
-            names = res.get("name") or [{}]
-            name = " ".join((names[0].get("given") or []) + [names[0].get("family") or ""]).strip()
-            return res.get("id"), name
-    return None, ""
-
-
-DEFAULT_ORDER_PATIENT = "ord-hd-low-mg"
-
-
-def _order_subject(bundle: dict) -> str | None:
-    for entry in bundle.get("entry") or []:
-        ref = ((entry.get("resource") or {}).get("subject") or {}).get("reference") or ""
-        if ref.startswith("Patient/"):
-            return ref.split("/", 1)[1]
-    return None
-
-
-def _request(service_id: str, patient_id: str, draft_orders: dict | None, selections: list[str] | None) -> dict:
-    service = SERVICES[service_id]
-    context: dict[str, Any] = {"userId": "Practitioner/preview", "patientId": patient_id}
-    if draft_orders is not None:
-        context["draftOrders"] = draft_orders
-    if selections is not None:
-        context["selections"] = selections
-    return {"hook": service.hook, "hookInstance": str(uuid.uuid4()), "context": context}
-
-
-def build_scenarios(now: datetime, folder: Path | None = None) -> list[Scenario]:
-    """The fixture scenarios, as hook requests in prefetch mode with every fixture moved to ``now``."""
-    folder = Path(folder) if folder else fixtures.FIXTURES_DIR
-    patients: dict[str, tuple[Path, dict, str]] = {}
-    out: list[Scenario] = []
-    for path, bundle in fixtures.patient_bundles(folder / "patients"):
-        patient_id, name = _patient_of(bundle)
-        if not patient_id:
+def build_scenarios(now: datetime, cards_dir: str | Path) -> list[Scenario]:
+    """Every scenario file next to the card files, as a request as of ``now``."""
+    out = []
+    for path in scenario_files.scenario_files([scenario_files.scenario_dir(cards_dir)]):
+        note = f"scenarios/{path.name}"
+        try:
+            s = scenario_files.load(path)
+            service_id = SERVICE_FOR_HOOK[s.hook]
+            body = scenario_files.request_for(s, scenario_files.materialise(s, now), SERVICES[service_id],
+                                              prefetch=True)
+        except (scenario_files.ScenarioError, KeyError, ValueError, OSError) as exc:
+            log.warning("preview: %s", exc)
+            out.append(Scenario(path.stem, "?", "", "", path.stem, note, {}, broken=str(exc), expected=[]))
             continue
-        patients[patient_id] = (path, bundle, name)
-        shifted = fixtures.at(bundle, now)
-        body = _request(SERVICE_FOR_HOOK["patient-view"], patient_id, None, None)
-        body["prefetch"] = fixtures.prefetch_for(SERVICES[SERVICE_FOR_HOOK["patient-view"]], body["context"], shifted)
-        out.append(Scenario(f"patient-view/{fixtures.fixture_id(path)}", "patient-view", SERVICE_FOR_HOOK["patient-view"], patient_id,
-                            f"{name or patient_id}", f"patients/{path.name}", body))
-    for path in sorted((folder / "orders").glob("*.json")):
-        orders = fixtures.load_json(path)
-        patient_id = _order_subject(orders)
-        if patient_id not in patients:
-            # Draft-order examples written for any patient are shown for the default dialysis patient.
-            patient_id = DEFAULT_ORDER_PATIENT
-        if patient_id not in patients:
-            log.warning("preview: %s names no patient fixture; skipped", path.name)
-            continue
-        p_path, p_bundle, name = patients[patient_id]
-        base = fixtures.anchor(p_bundle)
-        drafts = fixtures.shift(orders, now - base) if base else orders
-        drafts.setdefault("type", "collection")
-        refs = [f"{(e.get('resource') or {}).get('resourceType')}/{(e.get('resource') or {}).get('id')}"
-                for e in drafts.get("entry") or [] if (e.get("resource") or {}).get("id")]
-        shifted = fixtures.at(p_bundle, now)
-        for hook in ("order-select", "order-sign"):
-            service_id = SERVICE_FOR_HOOK[hook]
-            body = _request(service_id, patient_id, drafts, refs if hook == "order-select" else None)
-            body["prefetch"] = fixtures.prefetch_for(SERVICES[service_id], body["context"], shifted)
-            out.append(Scenario(f"{hook}/{path.stem}", hook, service_id, patient_id, f"{name or patient_id}",
-                                f"orders/{path.name} for patients/{p_path.name}", body))
-    out.sort(key=lambda s: (HOOK_ORDER.index(s.hook) if s.hook in HOOK_ORDER else 9, s.key))
+        out.append(Scenario(s.key, s.hook, service_id, s.patient_id, s.name, note, body, s.description,
+                            [c.rule for c in s.cards], list(s.absent), patient_values(body, now), s))
     return out
 
 
-def run_scenario(scenario: Scenario, ext, now: datetime) -> Scenario:
+@dataclass
+class Answer:
+    response: dict | None = None
+    error: dict | None = None
+    fired: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # how it differs from what the scenario expects
+
+
+def run_scenario(scenario: Scenario, ext, now: datetime) -> Answer:
     """Answer the scenario's request through the real pipeline (validation, prefetch, rules, card files)."""
+    if scenario.broken:
+        return Answer(error=_outcome("invalid", scenario.broken), problems=[f"! {scenario.broken}"])
     try:
         outcome = ext.engine.call(SERVICES[scenario.service_id], scenario.request, Timings(), fetch=False, now=now)
-        scenario.response = outcome.body
-        scenario.fired = list(outcome.fired)
     except HookError as err:
-        scenario.error = err.outcome()
+        return Answer(error=err.outcome(), problems=[f"! the service refused the request ({err.status}): {err.message}"])
     except Exception:  # a broken card file or rule must not take the page down
         log.exception("preview scenario %s failed", scenario.key)
-        scenario.error = {"resourceType": "OperationOutcome", "issue": [
-            {"severity": "error", "code": "exception", "diagnostics": "The scenario failed; see the service log."}]}
-    return scenario
+        return Answer(error=_outcome("exception", "The scenario failed; see the service log."),
+                      problems=["! the scenario failed; see the service log"])
+    problems = scenario_files.compare(scenario.source, scenario_files.actual_cards(outcome.body))
+    return Answer(outcome.body, None, list(outcome.fired), problems)
+
+
+def _outcome(code: str, text: str) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
 
 
 # ------------------------------------------------------------------------------------------ views
@@ -203,6 +197,7 @@ def _card_view(card: Any) -> dict:
         "topic_display": str(topic.get("display") or ""),
         "suggestions": suggestions,
         "selection": str(card.get("selectionBehavior") or ""),
+        "selection_hint": SELECTION_HINTS.get(str(card.get("selectionBehavior") or ""), "") if len(suggestions) > 1 else "",
         "links": links,
         "override_reasons": [{"code": str(r.get("code") or ""), "display": str(r.get("display") or r.get("code") or "")}
                              for r in reasons],
@@ -227,25 +222,117 @@ def _outcome_view(status: int | None, body: Any) -> dict:
     return {"status": status, "error": issues, "raw": json.dumps(body, indent=2, ensure_ascii=False)[:20000]}
 
 
+def group_by_rule(views: list[dict], rule_order: list[str], rule_titles: Mapping[str, str]) -> tuple[list[dict], list[dict]]:
+    """Navigation: one group per rule with the scenarios that expect its card (positive scenarios), then,
+    collapsed, the scenarios that say that rule must stay silent (its decoys); plus the scenarios that
+    expect no card at all. Built from the scenarios themselves, so new rules and files group themselves.
+
+    A scenario's rules are the ones it expects; without expectations, the ones that fired.
+    """
+    positive: dict[str, list[dict]] = {}
+    decoys: dict[str, list[dict]] = {}
+    none: list[dict] = []
+    for view in views:
+        rules = view["expected"] if view["expected"] is not None else view["fired"]
+        for rule in dict.fromkeys(rules):
+            positive.setdefault(rule, []).append(view)
+        for rule in dict.fromkeys(view.get("absent") or []):
+            if rule not in rules:
+                decoys.setdefault(rule, []).append(view)
+        if not rules:
+            none.append(view)
+    order = {rule: i for i, rule in enumerate(rule_order)}
+    hook_rank = {hook: i for i, hook in enumerate(HOOK_ORDER)}
+
+    def by_hook_then_title(v: dict) -> tuple[int, str, str]:
+        return (hook_rank.get(v["hook"], 9), v["title"].lower(), v["key"])
+
+    groups: list[dict[str, Any]] = []
+    for rule in sorted(set(positive) | set(decoys), key=lambda r: (order.get(r, len(order)), r)):
+        groups.append({"rule": rule, "title": rule_titles.get(rule) or rule,
+                       "positive": sorted(positive.get(rule, []), key=by_hook_then_title),
+                       "decoys": sorted(decoys.get(rule, []), key=by_hook_then_title)})
+    return groups, sorted(none, key=by_hook_then_title)
+
+
+def _view(s: Scenario, answer: Answer) -> dict:
+    outcome = _outcome_view(200 if answer.response is not None else None, answer.response or answer.error)
+    return {
+        "key": s.key, "hook": s.hook, "service_id": s.service_id, "patient_id": s.patient_id, "title": s.title,
+        "note": s.note, "description": s.description, "expected": s.expected, "absent": s.absent,
+        "fired": answer.fired, "problems": answer.problems, "card_count": len(outcome.get("cards") or []),
+        "outcome": outcome, "patient_values": s.values,
+    }
+
+
+@dataclass
+class _Built:
+    key: tuple
+    now: datetime
+    scenarios: list[Scenario]
+
+
+@dataclass
+class _Answered:
+    key: tuple
+    views: list[dict]
+
+
+_lock = threading.Lock()
+
+
+def _prepared(app, ext) -> tuple[_Built, _Answered]:
+    """Scenario requests, rebuilt when a scenario or fixture file changes or CACHE_SECONDS pass; answers and
+    their drawing, redone when the requests or any card file change, or the card library is replaced."""
+    from .probes import tree_signature
+
+    cards_dir = Path(ext.cfg["CDS_CARDS_DIR"])
+    scenario_dir = scenario_files.scenario_dir(cards_dir)
+    build_key = (str(cards_dir), tree_signature(scenario_dir), tree_signature(fixtures.FIXTURES_DIR),
+                 int(time.time() // CACHE_SECONDS))
+    with _lock:
+        built = app.extensions.get("cds_preview_built")
+        if built is None or built.key != build_key:
+            now = ext.now()
+            built = _Built(build_key, now, build_scenarios(now, cards_dir))
+            app.extensions["cds_preview_built"] = built
+        card_files = tuple(e for e in tree_signature(cards_dir) if not e[0].startswith(scenario_dir.name + "/"))
+        answer_key = (id(built), id(ext.engine.cards.current()), card_files)
+        answered = app.extensions.get("cds_preview_answered")
+        if answered is None or answered.key != answer_key:
+            answered = _Answered(answer_key, [_view(s, run_scenario(s, ext, built.now)) for s in built.scenarios])
+            app.extensions["cds_preview_answered"] = answered
+        return built, answered
+
+
 @bp.get("")
 @bp.get("/")
 def page():
     ext = current_app.extensions["cds"]
-    now = ext.now()
     ext.engine.cards.refresh()  # an edited card file shows on this load; a refused edit is shown instead
-    scenarios = [run_scenario(s, ext, now) for s in build_scenarios(now)]
-    views = []
-    for s in scenarios:
-        views.append({
-            "key": s.key, "anchor": s.key.replace("/", "--"), "hook": s.hook, "service_id": s.service_id,
-            "patient_id": s.patient_id, "title": s.title, "note": s.note, "fired": s.fired,
-            "outcome": _outcome_view(200 if s.response is not None else None, s.response or s.error),
-            "request_json": json.dumps(s.request, indent=2, ensure_ascii=False),
-        })
+    built, answered = _prepared(current_app, ext)
+    rule_titles = {rule: str(f.data.get("title") or rule) for rule, f in ext.engine.cards.current().files.items()}
+    groups, no_card = group_by_rule(answered.views, list(load_all()), rule_titles)
+    ordered = [v for g in groups for v in g["positive"]] + [v for g in groups for v in g["decoys"]] + no_card
+    wanted = request.args.get("s")
+    current = next((v for v in answered.views if v["key"] == wanted), None) or (ordered[0] if ordered else None)
     services = [{"id": sid, "hook": svc.hook, "title": svc.title} for sid, svc in SERVICES.items()]
-    return _html(render_template("preview.html", scenarios=views, services=services,
-                                 now=now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"],
+    mismatched = sum(1 for v in answered.views if v["problems"])
+    return _html(render_template("preview.html", current=current, count=len(answered.views), groups=groups,
+                                 no_card=no_card, mismatched=mismatched, services=services, rule_titles=rule_titles,
+                                 now=built.now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"],
                                  card_problem=ext.engine.cards.problem))
+
+
+@bp.get("/request/<key>")
+def scenario_request(key: str):
+    """One scenario's hook request, for the request box."""
+    built, _answered = _prepared(current_app, current_app.extensions["cds"])
+    for s in built.scenarios:
+        if s.key == key and not s.broken:
+            return current_app.response_class(json.dumps(s.request, indent=2, ensure_ascii=False),
+                                              mimetype="application/json")
+    raise HookError(404, "not-found", f"No preview scenario {key!r}.")
 
 
 @bp.post("/render")

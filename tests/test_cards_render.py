@@ -59,7 +59,7 @@ def test_order_lab_suggestion_creates_a_draft_proposal_service_request():
     card = _card(suggestions=[SuggestionSpec("order-lab", {"analyte": "mg", "loinc": "19123-9",
                                                             "display": "Magnesium [Mass/volume] in Serum or Plasma"})])
     assert response_problems({"cards": [card]}) == []
-    assert card["selectionBehavior"] == "at-most-one"
+    assert card["selectionBehavior"] == "any"  # one suggestion is no set of alternatives; Epic supports only "any"
     suggestion = card["suggestions"][0]
     uuid.UUID(suggestion["uuid"])
     assert "isRecommended" not in suggestion

@@ -66,3 +66,30 @@ def test_accepted_suggestions_are_kept(make_app):
     client = app.test_client()
     client.post(f"/cds-services/{PV}/feedback", json=_feedback("c1", acceptedSuggestions=[{"id": "s1"}, {"id": "s2"}]))
     assert app.extensions["cds"].feedback.all_feedback()[0]["accepted_suggestions"] == '["s1", "s2"]'
+
+
+def test_feedback_for_a_card_never_issued_is_200_but_counts_for_no_rule(make_app):
+    """The EHR cannot fix a wrong uuid: it gets its 200, and the report keeps the item apart."""
+    import uuid
+
+    from support.helpers import OSIGN, rule_of
+    from cds_service.reporting.report import collect
+
+    app = make_app()
+    client = app.test_client()
+    resp = client.post(f"/cds-services/{PV}", json=hook_request(
+        PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"))))
+    issued = {rule_of(c): c["uuid"] for c in resp.get_json()["cards"]}
+    made_up = str(uuid.uuid4())
+    for service, card in ((PV, made_up), (OSIGN, issued["electrolyte-review"]), (PV, issued["electrolyte-review"])):
+        fb = client.post(f"/cds-services/{service}/feedback", json=_feedback(card))
+        assert fb.status_code == 200 and fb.get_json() == {"stored": 1}
+    store = app.extensions["cds"].feedback
+    store.flush()
+    report = collect(store.engine)
+    mg = next(r for r in report.rows_for(PV) if r.rule == "electrolyte-review")
+    assert (mg.with_feedback, mg.accepted) == (1, 1)  # only its own service's feedback
+    assert report.service_total(PV).accepted == 1
+    assert report.unmatched(PV).accepted == 1  # the made-up uuid
+    assert report.unmatched(OSIGN).accepted == 1  # patient-view's card answered through order-sign
+    assert report.rows_for(OSIGN) == []

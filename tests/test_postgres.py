@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, select, text
 from cds_service.cli import main
 from cds_service.devtools.fhir_server import free_port
 from cds_service.hooks.feedback import FeedbackStore, issued_cards
-from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
+from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture, rule_of
 from support.live import start_service, stop_service
 
 pytestmark = pytest.mark.postgres
@@ -136,7 +136,7 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
         replica_b = start_service(tmp_path / "b", {"CDS_FEEDBACK_DB": url}, workers=1)
         assert replica_a.get("/health").json()["feedbackStore"] is True
         uuids = []  # the electrolyte-review cards
-        all_uuids = []  # every card issued (dx-low-mg also gets post-dialysis-monitoring)
+        all_uuids = []  # every card issued
         for _ in range(3):
             body = hook_request(PV, "dx-low-mg",
                                 prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"),
@@ -144,7 +144,7 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
             resp = replica_a.post(f"/cds-services/{PV}", body)
             assert resp.status_code == 200
             cards = resp.json()["cards"]
-            uuids.append(next(c["uuid"] for c in cards if c["source"]["topic"]["code"] == "ElectrolyteReview"))
+            uuids.append(next(c["uuid"] for c in cards if rule_of(c) == "electrolyte-review"))
             all_uuids.extend(c["uuid"] for c in cards)
         feedback = {"feedback": [
             {"card": uuids[0], "outcome": "accepted", "outcomeTimestamp": "2026-01-15T12:05:00Z"},
@@ -183,3 +183,46 @@ def test_report_on_postgres_without_the_tables_is_a_clear_error(postgres, capsys
     url = postgres.create_database()
     assert main(["feedback", "report", "--db", url]) == 2
     assert "has no feedback or issued_cards table" in capsys.readouterr().err
+
+
+def test_two_service_processes_on_one_postgres_share_the_replay_cache(postgres, tmp_path):
+    """A token accepted by one replica is refused by the other, and a token raced to both is accepted once."""
+    from support.replay import assert_replays_refused_across, jwt_env, race
+    from support.security import Keys
+
+    url = postgres.create_database()
+    keys = Keys()
+    replicas = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            replicas.append(start_service(tmp_path / name, {**jwt_env(tmp_path, keys), "CDS_FEEDBACK_DB": url},
+                                          workers=1))
+        outcomes = assert_replays_refused_across(replicas, keys, tokens=4, tries=2)
+        assert all(o["replays_sent"] == 1 for o in outcomes)  # one worker each: the first replay crossed over
+        for _ in range(5):
+            assert race(replicas, keys) == 1
+    finally:
+        for replica in replicas:
+            stop_service(replica)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM jwt_replay")).scalar_one() == 4 + 5
+    engine.dispose()
+
+
+def test_readiness_fails_while_the_shared_store_is_gone_and_liveness_does_not(postgres, make_app):
+    url = postgres.create_database()
+    client = make_app(CDS_FEEDBACK_DB=url).test_client()
+    assert client.get("/health/ready").status_code == 200
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{postgres.port}/postgres",
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))  # the store goes away under the running app
+    admin.dispose()
+    resp = client.get("/health/ready")
+    assert resp.status_code == 503, resp.get_json()
+    body = resp.get_json()
+    assert body["checks"]["feedbackStore"] is False and any("CDS_FEEDBACK_DB" in p for p in body["problems"])
+    assert client.get("/health/live").status_code == 200

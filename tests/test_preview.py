@@ -1,31 +1,58 @@
-"""Card preview page, in-process: switched by CDS_PREVIEW, scenarios computed from the fixtures and card files,
-markdown rendered with HTML escaped, nothing recorded. (The browser test is test_preview_browser.py.)"""
+"""Card preview page, in-process: switched by CDS_PREVIEW, driven by the scenario files and card files,
+grouped by rule from the scenarios themselves, markdown rendered with HTML escaped, nothing recorded.
+(The browser tests, with screenshots, are test_preview_browser.py.)"""
 from __future__ import annotations
 
-import json
 import re
 import shutil
+import time
+from html import unescape
 
 import yaml
 from sqlalchemy import func, select
 
-from cds_service import fixtures
+from cds_service.authoring import scenarios as sc
 from cds_service.hooks.feedback import issued_cards
-from support.helpers import PV, REPO, fixture_bundle, hook_request, prefetch_from_fixture
+from cds_service.preview import group_by_rule
+from support.helpers import REPO
+
+SCENARIOS = REPO / "cards" / "scenarios"
 
 
-def sections(html: str) -> dict[str, str]:
-    """scenario key -> the HTML of its section."""
-    parts = re.split(r'(?=<section class="scenario")', html)
-    out = {}
-    for part in parts[1:]:
-        key = re.search(r'data-scenario="([^"]+)"', part).group(1)
-        out[key] = part.split("</section>")[0]
-    return out
+def same_rule(topic_code: str, rule_id: str) -> bool:
+    """A card's source.topic.code names the rule: its id, or the id's words run together (EHR-safe codes)."""
+    return re.sub(r"[^a-z0-9]", "", topic_code.lower()) == re.sub(r"[^a-z0-9]", "", rule_id.lower())
+
+
+def nav_keys(html: str) -> list[str]:
+    return re.findall(r'<a href="\?s=[^"]*" class="nav-item[^"]*"[^>]*data-key="([^"]+)"', html)
+
+
+def shown(html: str) -> str:
+    """The HTML of the one scenario drawn on the page."""
+    return html.split('<section class="scenario"', 1)[1].split("</section>\n", 1)[0]
+
+
+def shown_key(html: str) -> str:
+    return re.search(r'<section class="scenario" id="scenario" data-scenario="([^"]+)"', html).group(1)
 
 
 def summaries(fragment: str) -> list[str]:
-    return re.findall(r'<h4 class="card-summary">(.*?)</h4>', fragment, re.S)
+    return [unescape(s) for s in re.findall(r'<h4 class="card-summary">(.*?)</h4>', fragment, re.S)]
+
+
+def groups_of(html: str) -> dict[str, dict[str, list[str]]]:
+    """rule -> {"positive": [keys], "decoys": [keys]} as the navigation shows them."""
+    nav = html.split('<nav class="rules"', 1)[1].split("</nav>", 1)[0]
+    out = {}
+    for part in re.split(r'(?=<section class="rule-group")', nav)[1:]:
+        rule = re.search(r'data-rule="([^"]*)"', part).group(1)
+        body = part.split("</section>", 1)[0]
+        positive, _, decoys = body.partition('<details class="decoys"')
+        out[rule] = {"positive": nav_keys(positive), "decoys": nav_keys(decoys)}
+    tail = nav.split('<details class="rule-group decoys decoys--all"', 1)
+    out[""] = {"positive": [], "decoys": nav_keys(tail[1]) if len(tail) > 1 else []}
+    return out
 
 
 def test_preview_is_off_by_default(client):
@@ -35,63 +62,114 @@ def test_preview_is_off_by_default(client):
     assert client.post("/preview/render", json={"status": 200, "body": {"cards": []}}).status_code == 404
 
 
-def test_preview_lists_every_fixture_scenario(make_app):
+def test_navigation_lists_every_scenario_file_grouped_by_the_rules_it_expects(make_app):
     resp = make_app(CDS_PREVIEW="true").test_client().get("/preview")
     assert resp.status_code == 200 and resp.mimetype == "text/html"
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
-    expected = {f"patient-view/{fixtures.fixture_id(p)}" for p in (fixtures.FIXTURES_DIR / "patients").glob("*.json*")}
-    for orders in (fixtures.FIXTURES_DIR / "orders").glob("*.json"):
-        expected |= {f"order-select/{orders.stem}", f"order-sign/{orders.stem}"}
-    assert set(sections(resp.get_data(as_text=True))) == expected
+    html = resp.get_data(as_text=True)
+    files = {p.stem: sc.load(p) for p in sc.scenario_files([SCENARIOS])}
+    assert set(nav_keys(html)) == set(files) and len(files) > 20
+    groups = groups_of(html)
+    for key, s in files.items():
+        expected = [c.rule for c in s.cards]
+        for rule in expected:  # under every rule it expects a card of, among the positive scenarios
+            assert key in groups[rule]["positive"], (key, rule)
+        for rule in set(s.absent) - set(expected):  # under the rules it must keep silent, collapsed
+            assert key in groups[rule]["decoys"], (key, rule)
+        assert (key in groups[""]["decoys"]) == (not expected), key  # "No card expected" at the end
+    for rule, group in groups.items():
+        assert not set(group["positive"]) & set(group["decoys"]), rule
+    # The first scenario drawn is a positive one, not a decoy.
+    assert files[shown_key(html)].cards
 
 
-def test_scenario_cards_are_those_of_the_real_endpoint(make_app):
+def test_group_by_rule_follows_whatever_rules_the_scenarios_name():
+    def view(key, hook, expected, absent=(), fired=()):
+        return {"key": key, "hook": hook, "title": key, "expected": expected, "absent": list(absent),
+                "fired": list(fired)}
+
+    views = [view("b-sign", "order-sign", ["new-rule"]), view("a-view", "patient-view", ["new-rule", "other"]),
+             view("decoy", "patient-view", [], absent=["new-rule"]), view("quiet", "order-select", []),
+             view("no-expectations", "patient-view", None, fired=["other"])]
+    groups, no_card = group_by_rule(views, ["other", "new-rule"], {"new-rule": "A rule added later"})
+    assert [g["rule"] for g in groups] == ["other", "new-rule"]  # registry order
+    by_rule = {g["rule"]: g for g in groups}
+    assert [v["key"] for v in by_rule["new-rule"]["positive"]] == ["a-view", "b-sign"]  # patient-view first
+    assert [v["key"] for v in by_rule["new-rule"]["decoys"]] == ["decoy"]
+    assert by_rule["new-rule"]["title"] == "A rule added later" and by_rule["other"]["title"] == "other"
+    assert [v["key"] for v in by_rule["other"]["positive"]] == ["a-view", "no-expectations"]
+    assert [v["key"] for v in no_card] == ["decoy", "quiet"]
+
+
+def test_shown_scenario_has_the_real_endpoints_cards_beside_its_values(make_app):
     client = make_app(CDS_PREVIEW="true").test_client()
-    page = sections(client.get("/preview").get_data(as_text=True))
-    answer = client.post(f"/cds-services/{PV}", json=hook_request(
-        PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg")))).get_json()
-    low_mg = page["patient-view/dx-low-mg"]
-    assert summaries(low_mg) == [c["summary"] for c in answer["cards"]] != []
+    html = client.get("/preview?s=dx-low-mg").get_data(as_text=True)
+    assert shown_key(html) == "dx-low-mg"
+    assert 'class="nav-item nav-item--current" aria-current="page"' in html
+    section = shown(html)
+    request = client.get("/preview/request/dx-low-mg").get_json()
+    answer = client.post("/cds-services/dialysis-electrolytes-patient-view", json=request).get_json()
+    assert summaries(section) == [c["summary"] for c in answer["cards"]] != []
     card_file = yaml.safe_load((REPO / "cards" / "electrolyte-review.yaml").read_text())
-    assert 'data-indicator="warning"' in low_mg and 'data-topic="ElectrolyteReview"' in low_mg
-    assert "<strong>low</strong>" in low_mg and "<table>" in low_mg  # markdown rendered
-    assert f'href="{card_file["source"]["url"]}"' in low_mg
+    assert 'data-indicator="warning"' in section
+    assert same_rule(re.search(r'data-topic="([^"]*)"', section).group(1), "electrolyte-review")
+    assert "<strong>low</strong>" in section and "<table>" in section  # markdown rendered
+    assert f'href="{card_file["source"]["url"]}"' in section
     for reason in card_file["overrideReasons"]:
-        assert f'<option value="{reason["code"]}">{reason["display"]}</option>' in low_mg
-    for link in card_file["links"]:
-        assert f'href="{link["url"]}"' in low_mg
-    assert summaries(page["patient-view/no-dialysis"]) == []
-    assert "No cards" in page["patient-view/no-dialysis"]
+        assert f'<option value="{reason["code"]}">{reason["display"]}</option>' in section
+    # The values the request carries, beside the cards: the low Mg result and the dialysis session.
+    values = section.split('<div class="values">', 1)[1].split('<div class="sidebar"', 1)[0]
+    assert "Magnesium" in values and "1.3 mg/dL" in values and "Hemodialysis" in values  # as sent, unconverted
+    assert "As the scenario expects" in section
+    # A decoy: no cards, said plainly.
+    quiet = shown(client.get("/preview?s=decoy-urine-mg").get_data(as_text=True))
+    assert summaries(quiet) == [] and "No cards" in quiet
 
 
-def test_page_follows_the_card_files(make_app, tmp_path):
+def test_page_has_no_raw_spec_words(make_app):
+    client = make_app(CDS_PREVIEW="true").test_client()
+    for key in sorted(set(nav_keys(client.get("/preview").get_data(as_text=True)))):
+        text = re.sub(r"<[^>]+>", " ", client.get(f"/preview?s={key}").get_data(as_text=True))
+        assert "Selection:" not in text and "at-most-one" not in text and "selectionBehavior" not in text, key
+    card = {"summary": "s", "indicator": "info", "source": {"label": "x"}, "selectionBehavior": "at-most-one",
+            "suggestions": [{"label": "One", "actions": [{"type": "create", "description": "Order Mg"}]},
+                            {"label": "Two", "actions": [{"type": "delete", "description": "Remove it"}]}]}
+    html = client.post("/preview/render", json={"status": 200, "body": {"cards": [card]}}).get_data(as_text=True)
+    assert "Choose one of these." in html and "at-most-one" not in html
+
+
+def test_page_follows_the_card_files_without_a_restart(make_app, tmp_path):
     cards = tmp_path / "cards"
     shutil.copytree(REPO / "cards", cards)
-    path = cards / "electrolyte-review.yaml"
-    path.write_text(path.read_text().replace('summary: "{problems} on dialysis: {action}"',
-                                             'summary: "Edited: {problems}"'))
-    page = sections(make_app(CDS_PREVIEW="true", CDS_CARDS_DIR=str(cards)).test_client().get("/preview")
-                    .get_data(as_text=True))
-    assert summaries(page["patient-view/dx-low-mg"])[0] == "Edited: Low Mg 0.53 mmol/L"
+    client = make_app(CDS_PREVIEW="true", CDS_CARDS_DIR=str(cards)).test_client()
+    before = summaries(shown(client.get("/preview?s=dx-low-mg").get_data(as_text=True)))
+    assert before[0].startswith("Low Mg 0.53 mmol/L")
+    # An edit to a scenario file is seen on the next load.
+    path = cards / "scenarios" / "dx-low-mg.yaml"
+    path.write_text(path.read_text().replace("rule: electrolyte-review\n    indicator: warning",
+                                             "rule: electrolyte-review\n    indicator: critical"))
+    time.sleep(0.01)
+    html = client.get("/preview?s=dx-low-mg").get_data(as_text=True)
+    assert "Not what the scenario expects" in shown(html) and "electrolyte-review" in shown(html)
+    assert 'nav-item--mismatch' in html and "1 not as expected" in html
 
 
-def test_page_follows_the_fixtures(make_app, tmp_path, monkeypatch):
-    folder = tmp_path / "fhir_fixtures"
-    (folder / "patients").mkdir(parents=True)
-    (folder / "orders").mkdir()
-    bundle = json.loads((fixtures.FIXTURES_DIR / "patients" / "dx-low-mg.json").read_text())
-    text = json.dumps(bundle).replace("dx-low-mg", "dx-lower-mg")
-    bundle = json.loads(text)
-    for entry in bundle["entry"]:
-        res = entry["resource"]
-        if res["resourceType"] == "Observation" and res.get("valueQuantity", {}).get("value") == 1.3:
-            res["valueQuantity"]["value"] = 1.0
-    (folder / "patients" / "dx-lower-mg.json").write_text(json.dumps(bundle))
-    monkeypatch.setattr(fixtures, "FIXTURES_DIR", folder)
-    page = sections(make_app(CDS_PREVIEW="true").test_client().get("/preview").get_data(as_text=True))
-    assert list(page) == ["patient-view/dx-lower-mg"]
-    assert summaries(page["patient-view/dx-lower-mg"])[0] == (
-        "Low Mg 0.41 mmol/L on dialysis: replace Mg and find the cause")
+def test_page_follows_the_scenario_folder(make_app, tmp_path):
+    cards = tmp_path / "cards"
+    shutil.copytree(REPO / "cards", cards, ignore=shutil.ignore_patterns("scenarios"))
+    (cards / "scenarios").mkdir()
+    shutil.copy(SCENARIOS / "dx-low-mg.yaml", cards / "scenarios" / "only-one.yaml")
+    (cards / "scenarios" / "broken.yaml").write_text("name: [unclosed\n")
+    client = make_app(CDS_PREVIEW="true", CDS_CARDS_DIR=str(cards)).test_client()
+    resp = client.get("/preview")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert sorted(set(nav_keys(html))) == ["broken", "only-one"]
+    broken = shown(client.get("/preview?s=broken").get_data(as_text=True))
+    assert "Not what the scenario expects" in broken and "not valid YAML" in broken
+    assert client.get("/preview/request/broken").status_code == 404
+    assert client.get("/preview/request/only-one").get_json()["hook"] == "patient-view"
+    assert client.get("/preview/request/no-such").status_code == 404
 
 
 def test_preview_records_nothing(make_app):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -154,12 +155,8 @@ class DevTools:
         self.sock.close()
 
 
-@pytest.fixture(scope="module")
-def chromium(tmp_path_factory):
-    exe = chromium_executable()
-    if exe is None:
-        _require_or_skip("Chromium is not installed (Debian: apt-get install chromium); browser tests skipped")
-    profile = tmp_path_factory.mktemp("chromium-profile")
+def launch_chromium(exe: str, profile) -> tuple[subprocess.Popen, DevTools]:
+    """Start headless Chromium with a fresh profile and connect to its first page (also used by bench/)."""
     proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -175,14 +172,31 @@ def chromium(tmp_path_factory):
         tools = DevTools(page["webSocketDebuggerUrl"])
         tools.call("Page.enable")
         tools.call("Emulation.setDeviceMetricsOverride", width=1280, height=1800, deviceScaleFactor=1, mobile=False)
+        return proc, tools
+    except BaseException:
+        stop_chromium(proc)
+        raise
+
+
+def stop_chromium(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    exe = chromium_executable()
+    if exe is None:
+        _require_or_skip("Chromium is not installed (Debian: apt-get install chromium); browser tests skipped")
+    proc, tools = launch_chromium(exe, tmp_path_factory.mktemp("chromium-profile"))
+    try:
         yield tools
         tools.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_chromium(proc)
 
 
 @pytest.fixture(scope="module")
@@ -193,61 +207,130 @@ def preview_service(fhir_server, tmp_path_factory):
     stop_service(service)
 
 
-READ_SCENARIOS = """
-[...document.querySelectorAll('section.scenario')].map(s => ({
-  key: s.dataset.scenario,
-  service: s.dataset.service,
-  request: s.querySelector('pre.request').textContent,
-  noCards: !!s.querySelector('.sidebar .no-cards'),
-  cards: [...s.querySelectorAll('.sidebar article.card')].map(c => ({
-    summary: c.querySelector('.card-summary').textContent,
-    indicator: c.dataset.indicator,
-    topic: c.dataset.topic,
-    colour: getComputedStyle(c).borderLeftColor,
-    detailHtml: c.querySelector('.card-detail') ? c.querySelector('.card-detail').innerHTML : '',
-    source: c.querySelector('.source a') ? c.querySelector('.source a').href : '',
-    links: [...c.querySelectorAll('.card-links a')].map(a => a.href),
-    suggestions: [...c.querySelectorAll('.suggestion > summary')].map(x => x.textContent.trim()),
-    reasons: [...c.querySelectorAll('.override option')].filter(o => o.value).map(o => o.textContent),
-  })),
-}))
+READY = "document.readyState === 'complete' && document.body && document.body.dataset.ready === 'true'"
+
+READ_SHOWN = """
+(() => {
+  const s = document.querySelector('section.scenario');
+  return {
+    key: s.dataset.scenario,
+    service: s.dataset.service,
+    noCards: !!s.querySelector('.sidebar .no-cards'),
+    cards: [...s.querySelectorAll('.sidebar article.card')].map(c => ({
+      summary: c.querySelector('.card-summary').textContent,
+      indicator: c.dataset.indicator,
+      topic: c.dataset.topic,
+      colour: getComputedStyle(c).borderLeftColor,
+      detailHtml: c.querySelector('.card-detail') ? c.querySelector('.card-detail').innerHTML : '',
+      source: c.querySelector('.source a') ? c.querySelector('.source a').href : '',
+      links: [...c.querySelectorAll('.card-links a')].map(a => a.href),
+      suggestions: [...c.querySelectorAll('.suggestion > summary')].map(x => x.textContent.trim()),
+      reasons: [...c.querySelectorAll('.override option')].filter(o => o.value).map(o => o.textContent),
+    })),
+  };
+})()
+"""
+
+LAYOUT = """
+(() => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return {left: r.left + scrollX, top: r.top + scrollY,
+                                                                    right: r.right + scrollX, bottom: r.bottom + scrollY,
+                                                                    width: r.width, height: r.height}; };
+  const s = document.querySelector('section.scenario');
+  const cards = [...s.querySelectorAll('.sidebar article.card')];
+  return {
+    pageHeight: document.documentElement.scrollHeight,
+    tryBox: box(document.querySelector('#try')),
+    scenario: box(s),
+    values: box(s.querySelector('.values')),
+    sidebar: box(s.querySelector('.sidebar')),
+    nav: box(document.querySelector('nav.rules')),
+    cards: cards.map(box),
+    menus: cards.flatMap(c => [...c.querySelectorAll('select')].map(m => ({menu: box(m), card: box(c)}))),
+    buttons: cards.flatMap(c => [...c.querySelectorAll('.btn')].map(b => ({button: box(b), card: box(c)}))),
+    text: document.body.innerText,
+    openDecoys: [...document.querySelectorAll('nav details.decoys')].filter(d => d.open).length,
+    decoyBoxes: document.querySelectorAll('nav details.decoys').length,
+    navKeys: [...new Set([...document.querySelectorAll('nav a.nav-item')].map(a => a.dataset.key))],
+  };
+})()
 """
 
 
-def test_preview_page_draws_the_scenarios_cards_in_chromium(chromium, preview_service):
-    chromium.call("Page.navigate", url=preview_service.base_url + "/preview")
-    chromium.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.ready === 'true'")
-    scenarios = {s["key"]: s for s in chromium.evaluate(READ_SCENARIOS)}
-    shot = save_artifact("preview-page.png", chromium.screenshot())
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {"patient-view/dx-low-mg", "patient-view/no-dialysis"} <= set(scenarios)
+def _rules(codes) -> list[str]:
+    """Topic codes or rule ids, compared as the words they are made of (EHR-safe codes drop the hyphens)."""
+    return [re.sub(r"[^a-z0-9]", "", str(c).lower()) for c in codes]
 
-    # Every scenario's sidebar shows exactly the cards the real endpoint gives for the same request.
+
+def _open(chromium, url: str):
+    chromium.call("Page.navigate", url=url)
+    chromium.wait_for(READY)
+
+
+def test_preview_layout_rule_navigation_and_sidebar_width(chromium, preview_service):
+    """The scenario with the most cards: request box on top, values beside a ~400 px sidebar, menus inside
+    their cards, decoys collapsed, no spec words; screenshot for the record."""
+    from cds_service.authoring import scenarios as sc
+
+    busiest = max((sc.load(p) for p in sc.scenario_files([REPO / "cards" / "scenarios"])), key=lambda s: len(s.cards))
+    _open(chromium, f"{preview_service.base_url}/preview?s={busiest.key}")
+    layout = chromium.evaluate(LAYOUT)
+    save_artifact("preview-page.png", chromium.screenshot())
+    assert len(layout["cards"]) >= 3
+    assert 395 <= layout["sidebar"]["width"] <= 405, layout["sidebar"]
+    assert layout["sidebar"]["left"] >= layout["values"]["right"], "the cards sit beside the patient's values"
+    assert abs(layout["sidebar"]["top"] - layout["values"]["top"]) < 40
+    assert layout["tryBox"]["top"] < 150 and layout["tryBox"]["bottom"] <= layout["scenario"]["top"]
+    assert layout["nav"]["right"] <= layout["tryBox"]["left"], "the rule navigation runs down the left"
+    for item in layout["menus"] + layout["buttons"]:
+        inner = item.get("menu") or item.get("button")
+        assert item["card"]["left"] <= inner["left"] and inner["right"] <= item["card"]["right"] + 0.5, item
+    assert "Selection:" not in layout["text"] and "at-most-one" not in layout["text"]
+    assert layout["decoyBoxes"] >= 1 and layout["openDecoys"] == 0, "decoys start collapsed"
+    assert layout["pageHeight"] < 4000, layout["pageHeight"]  # was 46,000 px with every scenario stacked
+    save_artifact("preview-sidebar.png", chromium.screenshot("section.scenario .sidebar"))
+
+    # A scenario far down the list: the list scrolls to it, the page does not (the request box stays on top).
+    last = layout["navKeys"][-1]
+    _open(chromium, f"{preview_service.base_url}/preview?s={last}")
+    place = chromium.evaluate("(() => { const nav = document.querySelector('nav.rules').getBoundingClientRect(); "
+                              "const item = document.querySelector('nav .nav-item--current').getBoundingClientRect(); "
+                              "return {scrollY, inside: item.top >= nav.top && item.bottom <= nav.bottom}; })()")
+    assert place == {"scrollY": 0, "inside": True}, place
+
+
+def test_every_scenario_is_drawn_with_the_real_endpoints_cards(chromium, preview_service):
+    _open(chromium, preview_service.base_url + "/preview")
+    keys = chromium.evaluate(LAYOUT)["navKeys"]
+    assert "dx-low-mg" in keys and len(keys) > 20
     drawn_with_cards = 0
-    for key, scenario in scenarios.items():
-        answer = preview_service.post(f"/cds-services/{scenario['service']}", json.loads(scenario["request"]))
+    for key in keys:
+        _open(chromium, f"{preview_service.base_url}/preview?s={key}")
+        scenario = chromium.evaluate(READ_SHOWN)
+        assert scenario["key"] == key
+        request = preview_service.get(f"/preview/request/{key}").json()
+        answer = preview_service.post(f"/cds-services/{scenario['service']}", request)
         assert answer.status_code == 200, (key, answer.text)
         expected = [(c["summary"], c["indicator"], c["source"]["topic"]["code"]) for c in answer.json()["cards"]]
         drawn = [(c["summary"], c["indicator"], c["topic"]) for c in scenario["cards"]]
         assert drawn == expected, key
         assert scenario["noCards"] == (not expected), key
         drawn_with_cards += bool(drawn)
-    assert drawn_with_cards >= 1
+    assert drawn_with_cards >= 10
 
-    card = scenarios["patient-view/dx-low-mg"]["cards"][0]
+    _open(chromium, preview_service.base_url + "/preview?s=dx-low-mg")
+    card = chromium.evaluate(READ_SHOWN)["cards"][0]
     card_file = yaml.safe_load((REPO / "cards" / "electrolyte-review.yaml").read_text())
-    assert card["topic"] == "ElectrolyteReview" and card["indicator"] == "warning"
+    assert _rules([card["topic"]]) == _rules(["electrolyte-review"]) and card["indicator"] == "warning"
     assert card["colour"] == "rgb(179, 107, 0)"  # the warning colour of the sidebar
     assert "<strong>low</strong>" in card["detailHtml"] and "<table>" in card["detailHtml"]
     assert card["source"] == card_file["source"]["url"]
     assert card["links"] == [link["url"] for link in card_file["links"]]
     assert card["reasons"] == [r["display"] for r in card_file["overrideReasons"]]
-    assert scenarios["patient-view/no-dialysis"]["cards"] == []
 
 
 def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, preview_service, fhir_server):
-    chromium.call("Page.navigate", url=preview_service.base_url + "/preview")
-    chromium.wait_for("document.body && document.body.dataset.ready === 'true'")
+    _open(chromium, preview_service.base_url + "/preview")
     # fhirServer mode: the service fetches the patient from the FHIR server itself (nothing prefetched).
     body = hook_request(PV, "dx-low-mg", fhir_server=fhir_server.base_url, token=fhir_server.token)
     chromium.evaluate(f"document.querySelector('#request').value = {json.dumps(json.dumps(body, indent=2))}; "
@@ -257,9 +340,11 @@ def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, p
                               "({topic: c.dataset.topic, indicator: c.dataset.indicator, "
                               "summary: c.querySelector('.card-summary').textContent}))")
     # dx-low-mg: low Mg drawn before a session that ended 2 h ago
-    assert [c["topic"] for c in cards] == ["ElectrolyteReview"]  # one consolidated card (v1: two)
+    assert _rules(c["topic"] for c in cards) == _rules(["electrolyte-review"])  # one consolidated card (v1: two)
     assert cards[0]["summary"].startswith("Low Mg 0.53 mmol/L")
     assert chromium.evaluate("document.querySelector('#status').textContent").startswith("HTTP 200")
+    width = chromium.evaluate("document.querySelector('#try .sidebar').getBoundingClientRect().width")
+    assert 395 <= width <= 405
     shot = save_artifact("preview-request-box.png", chromium.screenshot("#try"))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -277,13 +362,12 @@ def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, p
     assert "not valid JSON" in chromium.evaluate("document.querySelector('#result').textContent")
 
 
-def test_edit_button_loads_a_scenario_request(chromium, preview_service):
-    chromium.call("Page.navigate", url=preview_service.base_url + "/preview")
-    chromium.wait_for("document.body && document.body.dataset.ready === 'true'")
-    chromium.evaluate("document.querySelector('button.load-request[data-scenario=\"patient-view/dx-low-mg\"]')"
-                      ".click(); document.querySelector('#send').click(); true")
+def test_load_button_puts_the_scenario_request_in_the_box(chromium, preview_service):
+    _open(chromium, preview_service.base_url + "/preview?s=dx-low-mg")
+    chromium.evaluate("document.querySelector('button.load-request').click(); true")
+    chromium.wait_for("document.querySelector('#result').dataset.state === 'loaded'")
+    assert chromium.evaluate("document.querySelector('#service').value") == PV
+    chromium.evaluate("document.querySelector('#send').click(); true")
     chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
     topics = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => c.dataset.topic)")
-    assert topics == ["ElectrolyteReview"]
-    assert chromium.evaluate("document.querySelector('#service').value") == PV
-
+    assert _rules(topics) == _rules(["electrolyte-review"])

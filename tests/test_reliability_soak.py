@@ -14,7 +14,7 @@ from cds_service.devtools.fhir_stubs import StubServer, prefetch_router
 from support.live import start_service, stop_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from common import children  # noqa: E402
+from common import gunicorn_workers  # noqa: E402
 from history import patient_history  # noqa: E402
 from soak import soak  # noqa: E402
 
@@ -25,7 +25,7 @@ def test_ten_second_soak_has_no_errors_and_flat_memory(tmp_path):
         service = start_service(tmp_path, {"CDS_ALLOWED_FHIR_SERVERS": stub.base_url, "CDS_LOG_LEVEL": "WARNING"})
         try:
             result = soak(service.base_url, stub.base_url, seconds=10, rate=20,
-                          worker_pids=lambda: children(service.process.pid))
+                          worker_pids=lambda: gunicorn_workers(service.process.pid))
         finally:
             stop_service(service)
     assert result["errors"] == 0, result["error_samples"]

@@ -39,7 +39,7 @@ def populate(store: FeedbackStore) -> None:
         item("c3", "accepted"),
     ])
     store.add_feedback(PV, [item("c3", "overridden", "recently-corrected", "Magnesium already being corrected"),
-                            item("zz", "accepted")])
+                            item("zz", "accepted"), item("d2", "accepted")])  # never issued; issued by order-sign
     store.add_feedback(OSIGN, [
         item("d1", "overridden", "not-clinically-relevant", "Not clinically relevant", "Session | ended an hour ago"),
         item("d2", "accepted"),
@@ -61,17 +61,21 @@ def test_counts_rates_and_reasons(store):
     populate(store)
     report = collect(store.engine)
     rows = {(r.service, r.rule): r for r in report.rows}
-    assert set(rows) == {(PV, "hypomagnesemia"), (PV, "(unknown card)"), (OSIGN, "iv-magnesium-during-dialysis")}
+    assert set(rows) == {(PV, "hypomagnesemia"), (PV, "(unmatched)"), (OSIGN, "iv-magnesium-during-dialysis")}
     mg = rows[(PV, "hypomagnesemia")]
     assert (mg.issued, mg.with_feedback, mg.accepted, mg.overridden) == (4, 3, 1, 2)
     assert mg.accept_rate == pytest.approx(1 / 3) and mg.override_rate == pytest.approx(2 / 3)
     assert mg.feedback_rate == pytest.approx(3 / 4)
     assert mg.top_reasons() == [("recently-corrected", "Magnesium already being corrected", 2)]
     assert [c[2] for c in mg.comments] == ["Mg given this morning"]
-    unknown = rows[(PV, "(unknown card)")]
-    assert (unknown.issued, unknown.with_feedback, unknown.accepted) == (0, 1, 1) and unknown.feedback_rate is None
-    total = report.service_total(PV)
-    assert (total.issued, total.with_feedback, total.accepted, total.overridden) == (4, 4, 2, 2)
+    unmatched = rows[(PV, "(unmatched)")]
+    assert (unmatched.issued, unmatched.with_feedback, unmatched.accepted) == (0, 2, 2)
+    assert unmatched.feedback_rate is None
+    total = report.service_total(PV)  # the unmatched acceptances count nowhere
+    assert (total.issued, total.with_feedback, total.accepted, total.overridden) == (4, 3, 1, 2)
+    ivmg = rows[(OSIGN, "iv-magnesium-during-dialysis")]  # d2's feedback sent to patient-view is not its own
+    assert (ivmg.with_feedback, ivmg.accepted, ivmg.overridden) == (2, 1, 1)
+    assert [r.rule for r in report.by_rule()] == ["hypomagnesemia", "iv-magnesium-during-dialysis"]
 
 
 def test_markdown_report_from_the_cli(store, capsys, monkeypatch, tmp_path):
@@ -82,7 +86,10 @@ def test_markdown_report_from_the_cli(store, capsys, monkeypatch, tmp_path):
     assert out.startswith("# Card feedback report (all time)")
     assert f"## {PV}" in out and f"## {OSIGN}" in out
     assert "| `hypomagnesemia` | 4 | 3 | 75% | 1 | 2 | 33% | 67% |" in out
-    assert "| **(all rules)** | 4 | 4 | 100% | 2 | 2 | 50% | 50% |" in out
+    assert "| **(all rules)** | 4 | 3 | 75% | 1 | 2 | 33% | 67% |" in out
+    assert "(unmatched)" not in out.split(f"## {OSIGN}")[0].split("Unmatched feedback")[0]
+    assert ("Unmatched feedback, counted in no rule and in no total above: 2 card(s) this service never issued "
+            "(2 accepted, 0 overridden).") in out
     assert "| `iv-magnesium-during-dialysis` | 2 | 2 | 100% | 1 | 1 | 50% | 50% |" in out
     assert "- Magnesium already being corrected (`recently-corrected`): 2" in out
     assert "[Magnesium already being corrected]: “Mg given this morning”" in out
@@ -101,7 +108,8 @@ def test_csv_report_to_a_file(store, capsys, tmp_path):
     assert (mg["issued"], mg["with_feedback"], mg["accepted"], mg["overridden"]) == ("4", "3", "1", "2")
     assert mg["accept_rate"] == "0.3333" and mg["override_rate"] == "0.6667"
     assert mg["top_override_reasons"] == "recently-corrected (Magnesium already being corrected): 2"
-    assert by_rule[(PV, "(unknown card)")]["feedback_rate"] == ""
+    unmatched = by_rule[(PV, "(unmatched)")]
+    assert (unmatched["issued"], unmatched["with_feedback"], unmatched["feedback_rate"]) == ("0", "2", "")
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -115,7 +123,7 @@ def test_png_bar_chart(store, capsys, tmp_path):
     code, _out, _err = run(capsys, "--db", str(tmp_path / "feedback.sqlite3"), "--format", "png", "-o", str(out_file))
     assert code == 0
     width, height = _png_size(out_file.read_bytes())
-    assert (width, height) == (680, 420)  # 3 rules: figure (1.6 * 3 + 2) x 4.2 inches at 100 dpi
+    assert (width, height) == (600, 420)  # 2 rules (unmatched feedback is no bar): 6 x 4.2 inches at 100 dpi
     from support.helpers import save_artifact
     save_artifact("feedback-report.png", out_file.read_bytes())
 
@@ -178,3 +186,38 @@ def test_report_over_cards_issued_and_answered_through_the_service(make_app, cap
     assert code == 0
     assert "| `electrolyte-review` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
     assert "“Bath changed to 1.0 mmol/L”" in out
+
+
+def test_override_reasons_show_their_card_file_labels(store, capsys, tmp_path):
+    """EHRs often send the reason code alone, or their own wording: the report uses the card file's label."""
+    store.record_issued(PV, "h1", [("c1", "hypomagnesemia"), ("c2", "hypomagnesemia"), ("c3", "hypomagnesemia")])
+    store.flush()
+    store.add_feedback(PV, [
+        item("c1", "overridden", "dialysate-adjusted", None, "bath changed"),      # code only
+        item("c2", "overridden", "dialysate-adjusted", "DIALYSATE ADJ"),          # the EHR's own display
+        item("c3", "overridden", "ehr-local-code", "Patient declined"),           # a code no card file knows
+    ])
+    code, out, _err = run(capsys, "--db", str(tmp_path / "feedback.sqlite3"))
+    assert code == 0
+    assert "- Dialysate magnesium already adjusted (`dialysate-adjusted`): 2" in out
+    assert "- Patient declined (`ehr-local-code`): 1" in out
+    assert "[Dialysate magnesium already adjusted]: “bath changed”" in out
+    assert "DIALYSATE ADJ" not in out
+
+
+def test_report_after_the_demo_reads_the_demo_store(store, capsys, tmp_path, monkeypatch):
+    """With CDS_FEEDBACK_DB at its default and no store there, the report falls back to the demo's store."""
+    from cds_service.devtools import demo
+
+    populate(store)
+    monkeypatch.setattr(demo, "FEEDBACK_DB", tmp_path / "feedback.sqlite3")
+    monkeypatch.delenv("CDS_FEEDBACK_DB", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # var/feedback.sqlite3 does not exist here
+    code, out, err = run(capsys)
+    assert code == 0, err
+    assert "reading the demo's store" in err and "| `hypomagnesemia` | 4 | 3 |" in out
+    monkeypatch.setenv("CDS_FEEDBACK_DB", str(elsewhere / "set-explicitly.sqlite3"))  # an explicit setting wins
+    code, _out, err = run(capsys)
+    assert code == 2 and "no feedback store" in err

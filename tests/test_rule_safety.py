@@ -164,18 +164,18 @@ def test_a_finding_that_breaks_the_placeholder_contract_is_a_rule_error(tmp_path
 def test_preview_serves_an_edited_card_file_and_keeps_the_last_good_one_on_a_refused_edit(tmp_path):
     folder, path = _cards_with(tmp_path, "electrolyte-review", "", "")
     client = create_app(_config(tmp_path, CDS_CARDS_DIR=str(folder), CDS_PREVIEW="true")).test_client()
-    assert "on dialysis: replace Mg and find the cause" in client.get("/preview").get_data(as_text=True)
+    assert "on dialysis: replace Mg and find the cause" in client.get("/preview?s=dx-low-mg").get_data(as_text=True)
 
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("on dialysis: {action}", "on dialysis: recheck, then correct Mg"), encoding="utf-8")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
-    page = client.get("/preview").get_data(as_text=True)
+    page = client.get("/preview?s=dx-low-mg").get_data(as_text=True)
     assert "on dialysis: recheck, then correct Mg" in page and "card-problem" not in page
     assert "recheck, then correct Mg" in _dx_low_mg(client).get_json()["cards"][0]["summary"]
 
     path.write_text(text.replace("mg_low: {value: 0.70,", "mg_low: {value: 0.7O,"), encoding="utf-8")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 2_000_000))
-    page = client.get("/preview").get_data(as_text=True)
+    page = client.get("/preview?s=dx-low-mg").get_data(as_text=True)
     assert "card-problem" in page and "thresholds.mg_low: value must be a number, got &#39;0.7O&#39;" in page
     assert "on dialysis: recheck, then correct Mg" in page  # the last good version keeps serving
     assert "recheck, then correct Mg" in _dx_low_mg(client).get_json()["cards"][0]["summary"]

@@ -18,6 +18,7 @@ import responses
 
 from support.security import (BASE, DISCOVERY_URL, FEEDBACK_URL, ISS, JWKS_URL, SERVICE, SERVICE_URL, Keys, auth, b64,
                           claims, hook_request, make_app, mint, write_jwks)
+from support.helpers import rule_of
 
 ENDPOINTS = ["discovery", "invoke", "feedback"]
 AUDIENCE = {"discovery": DISCOVERY_URL, "invoke": SERVICE_URL, "feedback": FEEDBACK_URL}
@@ -71,7 +72,7 @@ def assert_ok(resp, endpoint):
     if endpoint == "discovery":
         assert any(s["id"] == SERVICE for s in body["services"])
     elif endpoint == "invoke":
-        assert [c["source"]["topic"]["code"] for c in body["cards"]] == ["ElectrolyteReview"]
+        assert [rule_of(c) for c in body["cards"]] == ["electrolyte-review"]
     else:
         assert body == {"stored": 1}
 
@@ -170,6 +171,16 @@ CASES = {  # name: (refusal reason expected in the log, token factory(keys, atta
     "lifetime longer than allowed": ("exceeds CDS_JWT_MAX_LIFETIME_S",
                                      lambda k, a, aud: mint(k, aud=aud, exp=NOW() + 7200)),
     "RS256 (not in the accepted list)": ("alg RS256 not accepted", lambda k, a, aud: mint(k, alg="RS256", aud=aud)),
+    # CDS Hooks 2.0: the JWT header's typ is required and is "JWT"
+    "no typ": ("typ None is not JWT", lambda k, a, aud: mint(k, aud=aud, typ=None)),
+    "typ at+jwt (an OAuth access token)": ("typ at+jwt is not JWT", lambda k, a, aud: mint(k, aud=aud, typ="at+jwt")),
+    "typ JWE": ("typ JWE is not JWT", lambda k, a, aud: mint(k, aud=aud, typ="JWE")),
+    "typ not a string": ("is not JWT", lambda k, a, aud: mint(k, aud=aud, typ=["JWT"])),
+    # PyJWT reads numeric strings as numbers; RFC 7519 NumericDate is a JSON number
+    "exp as a numeric string": ("exp must be a JSON number", lambda k, a, aud: mint(k, aud=aud, exp=str(NOW() + 300))),
+    "iat as a numeric string": ("iat must be a JSON number", lambda k, a, aud: mint(k, aud=aud, iat=str(NOW()))),
+    "nbf as a numeric string": ("nbf must be a JSON number", lambda k, a, aud: mint(k, aud=aud, nbf=str(NOW() - 60))),
+    "exp as a boolean": ("exp", lambda k, a, aud: mint(k, aud=aud, exp=True)),
 }
 
 
@@ -182,6 +193,17 @@ def test_attack_refused(client, keys, attacker, endpoint, case, caplog):
         assert_refused(call(client, endpoint, auth(token)))
     logged = [r.getMessage() for r in caplog.records if getattr(r, "event", None) == "auth-refused"]
     assert len(logged) == 1 and reason in logged[0], logged  # refused for the reason the case is about
+
+
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "Jwt"])
+def test_typ_jwt_accepted_in_any_case(client, keys, typ):
+    assert_ok(call(client, "invoke", auth(mint(keys, aud=SERVICE_URL, typ=typ))), "invoke")
+
+
+def test_fractional_numeric_dates_accepted(client, keys):
+    now = time.time()
+    token = mint(keys, aud=SERVICE_URL, iat=now - 1.5, exp=now + 120.25, nbf=now - 10.5)
+    assert_ok(call(client, "invoke", auth(token)), "invoke")
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -19,6 +19,7 @@ import responses
 from cds_service import logs
 from support.security import (FHIR, PATIENT_ID, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, SERVICE, SERVICE_URL, Keys,
                           auth, hook_request, make_app, mint, write_jwks)
+from support.helpers import rule_of
 
 ACCESS_TOKEN = "fhir-access-7f3a9c21d4e8b6a0"
 MRN = "MRN-55501234"
@@ -75,8 +76,8 @@ def test_full_request_leaves_no_token_or_name_in_logs_bodies_or_metrics(tmp_path
                             prefetch_keys=("patient", "conditions", "procedures", "encounters", "labs"))
         resp = client.post(f"/cds-services/{SERVICE}", json=body, headers=auth(jwt_ok))
         assert resp.status_code == 200
-        assert {c["source"]["topic"]["code"] for c in resp.get_json()["cards"]} == {"ElectrolyteReview",
-                                                                                   "DataUnavailable"}
+        assert {rule_of(c) for c in resp.get_json()["cards"]} == {"electrolyte-review",
+                                                                                   "data-unavailable"}
         bodies.append(resp.get_data(as_text=True))
         fetched = [c.request for c in rsps.calls]
         assert fetched and all(r.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}" for r in fetched)
@@ -195,3 +196,34 @@ def test_json_formatter_scrubs_message_extras_and_traceback():
     assert set(record) >= {"msg", "exc", "path", "sources"}
     for leak in ("leak-1", "leak-2", "leak-3", "leak-4", JWT_LIKE.split(".")[2]):
         assert leak not in line
+
+
+# ------------------------------------------------------------------ resource ids stay out of INFO logs
+
+def test_info_logs_name_the_hook_instance_but_no_resource_id(tmp_path, caplog, json_log):
+    """Unusable and oddly formed resources are logged by type and reason only (docs/security.md)."""
+    import copy
+
+    app = make_app(tmp_path, str(write_jwks(tmp_path, Keys())), CDS_REQUIRE_JWT="false")
+    logs.configure("INFO", "json")
+    body = hook_request(with_fhir=False)
+    labs = body["prefetch"]["labs"]
+    mg = labs["entry"][0]["resource"]
+    odd_unit = copy.deepcopy(mg) | {"id": "obs-odd-unit-4471"}
+    odd_unit["valueQuantity"] = {"value": 2.0, "unit": "furlongs", "code": "furlongs"}
+    broken = copy.deepcopy(mg) | {"id": "obs-broken-4472", "status": 17}
+    lenient = copy.deepcopy(mg) | {"id": "obs-lenient-4473", "effectiveDateTime": "yesterday-ish"}
+    for resource in (odd_unit, broken, lenient):
+        labs["entry"].append({"fullUrl": f"{FHIR}/Observation/{resource['id']}", "resource": resource})
+    body["prefetch"]["conditions"]["entry"][0]["resource"]["onsetDateTime"] = "not a date"
+    caplog.set_level(logging.INFO)
+    resp = app.test_client().post(f"/cds-services/{SERVICE}", json=body)
+    assert resp.status_code == 200
+    info = [r for r in caplog.records if r.levelno >= logging.INFO]
+    text = "\n".join(f"{r.getMessage()} {json.dumps({k: v for k, v in r.__dict__.items() if k in logs._EXTRA_FIELDS}, default=str)}"
+                     for r in info) + json_log.getvalue()
+    assert body["hookInstance"] in text  # the call is identified ...
+    assert "lab value not used" in text or "lenient parse" in text  # ... and the odd resources were logged
+    for resource_id in ("obs-mg-1", "obs-odd-unit-4471", "obs-broken-4472", "obs-lenient-4473", "cond-1",
+                        PATIENT_ID, "prac-1"):
+        assert resource_id not in text, f"{resource_id} logged at INFO or above"

@@ -15,6 +15,7 @@ import responses
 
 from cds_service.fhir.urls import Allowlist, UrlRefused, parse_base
 from support.security import (SERVICE, SERVICE_URL, Keys, auth, hook_request, make_app, mint, write_jwks)
+from support.helpers import rule_of
 
 ALLOWED = "https://allowed.example/fhir"
 REQUIRED = ("conditions", "procedures", "encounters", "labs")
@@ -42,9 +43,7 @@ def invoke(app, keys, fhir_server: str, prefetch_keys: tuple[str, ...] | None):
 
 
 def topics(resp) -> list[str]:
-    from support.helpers import topics as rule_ids
-
-    return rule_ids(resp.get_json())
+    return [rule_of(c) for c in resp.get_json()["cards"]]
 
 
 NEVER_CONTACTED = [

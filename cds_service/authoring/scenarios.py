@@ -47,7 +47,9 @@ import jsonschema
 import yaml
 
 from .. import fixtures
+from ..clinical.rules import load_all
 from ..hooks.cards import load_schema, load_yaml
+from ..hooks.topics import rule_for_code
 
 SCENARIO_DIR_NAME = "scenarios"
 _RELATIVE = re.compile(r"^now(?:\s*([+-])\s*((?:\d+[wdhms])+))?$")
@@ -278,14 +280,6 @@ def request_for(s: Scenario, m: Materialised, service, *, prefetch: bool, fhir_s
 
 # ------------------------------------------------------------------------------------------ comparing
 
-def _rule_of_topic(code: str) -> str:
-    """The rule id behind a card's topic code (``ElectrolyteReview`` -> ``electrolyte-review``)."""
-    from ..clinical import codes
-    from ..clinical.rules import load_all
-
-    return codes.rule_for_topic(code, load_all()) or code
-
-
 def actual_cards(response: dict) -> list[ActualCard]:
     out = []
     for card in response.get("cards") or []:
@@ -298,7 +292,7 @@ def actual_cards(response: dict) -> list[ActualCard]:
                 elif action.get("type") == "delete":
                     suggestions.append(f"remove-draft {action.get('resourceId')}")
         code = ((card.get("source") or {}).get("topic") or {}).get("code", "?")
-        out.append(ActualCard(_rule_of_topic(code),
+        out.append(ActualCard(rule_for_code(code, load_all()) or code,
                               card.get("indicator", "?"), tuple(suggestions)))
     return out
 

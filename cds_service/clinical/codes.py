@@ -6,7 +6,7 @@ value set: a urine magnesium is never a serum magnesium.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -20,23 +20,6 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # The one code system for every card's source.topic in this product.
 TOPIC_SYSTEM = "https://cds.dialysis-cramps.example/rules"
 
-
-def topic_code(rule_id: str) -> str:
-    """The rule id as a card's source.topic.code, in the form Epic accepts (letters and digits only, at most
-    100 characters, stable so that an override is remembered): hyphens dropped, each part capitalised,
-    ``electrolyte-review`` -> ``ElectrolyteReview``. Used for every EHR (policy section 4)."""
-    code = "".join(part[:1].upper() + part[1:] for part in rule_id.split("-"))
-    if not code.isalnum() or len(code) > 100:
-        raise ValueError(f"rule id {rule_id!r} cannot be written as a topic code")
-    return code
-
-
-def rule_for_topic(code: str, rule_ids: Iterable[str]) -> str | None:
-    """The rule id among ``rule_ids`` whose topic code is ``code`` (or which is ``code`` itself)."""
-    for rule_id in rule_ids:
-        if code == rule_id or code == topic_code(rule_id):
-            return rule_id
-    return None
 
 # ---------------------------------------------------------------- analytes
 # analyte -> {LOINC code: property}, property "mass" (mg/dL family) or "molar" (mmol/L family)

@@ -384,7 +384,8 @@ def build_panel(
         loinc = found[1]
         result, why = result_from_model(model, analyte, loinc, when)
         if result is None:
-            log.info("lab value not used: %s", why)
+            # the reason without its "Observation/<id>: " prefix: logs carry no resource ids
+            log.info("lab value not used: %s", (why or "").partition(": ")[2] or "unusable")
         return result, why
 
     panel = LabPanel.lazy(grouped, keep, convert)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ from . import fhir_server
 
 REPO = fhir_server.REPO_ROOT
 VAR = REPO / "var" / "demo"
+FEEDBACK_DB = VAR / "feedback.sqlite3"
+STATE_FILE = VAR / "state.json"  # where the running demo's service is, for `cds-service demo call`
 
 # (file name, service id, patient id, draft-orders fixture or None, selections)
 DEMO_REQUESTS = [
@@ -88,8 +91,28 @@ def write_requests(service_url: str, fhir_base: str, token: str, now: datetime) 
     return written
 
 
+def ports_in_use(host: str, port: int, fhir_port: int) -> list[str]:
+    """Which of the demo's two ports something already listens on (checked before anything is started)."""
+    taken = []
+    for label, bind_host, number in (("the CDS service", host, port), ("the FHIR server", "127.0.0.1", fhir_port)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no clash
+            try:
+                sock.bind((bind_host or "0.0.0.0", number))
+            except OSError:
+                taken.append(f"port {number} ({label}) on {bind_host or '0.0.0.0'}")
+    return taken
+
+
 def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, synthea: bool = True,
              workers: int = 2) -> int:
+    taken = ports_in_use(host, port, fhir_port)
+    if taken:
+        print(f"cds-service demo: {' and '.join(taken)} already in use.\n"
+              "Another demo may still be running: stop it with Ctrl-C in its terminal, or pick free ports, e.g.\n"
+              f"  {_command()} demo --port {fhir_server.free_port()} --fhir-port {fhir_server.free_port()}",
+              file=sys.stderr)
+        return 2
     VAR.mkdir(parents=True, exist_ok=True)
     _say("[1/4] Installing the FHIR server (sekmet-fhir, pinned) in .venv-fhir ...")
     fhir_server.ensure_installed()
@@ -106,16 +129,22 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
             "CDS_ALLOWED_FHIR_SERVERS": server.base_url,
             "CDS_REQUIRE_JWT": "false",
             "CDS_PREVIEW": "true",
-            "CDS_FEEDBACK_DB": str(VAR / "feedback.sqlite3"),
+            "CDS_FEEDBACK_DB": str(FEEDBACK_DB),
             "CDS_LOG_FORMAT": env.get("CDS_LOG_FORMAT", "text"),
             "CDS_DEMO_FHIR_SERVER": server.base_url,
             "CDS_DEMO_FHIR_TOKEN": server.token,
         })
+        from ..proxy import find_nginx
+
+        front = [] if find_nginx() else ["--no-proxy"]  # the demo needs only Python; nginx when it is there
+        if front:
+            _say("      (nginx not installed: the service runs under gunicorn alone, fine for a local demo)")
         service = subprocess.Popen([sys.executable, "-m", "cds_service.cli", "serve", "--host", host, "--port",
-                                    str(port), "--workers", str(workers)], env=env, start_new_session=True)
+                                    str(port), "--workers", str(workers), *front], env=env, start_new_session=True)
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         _wait_healthy(base, service)
         files = write_requests(base, server.base_url, server.token, now)
+        STATE_FILE.write_text(json.dumps({"base": base, "pid": os.getpid()}))
         _print_instructions(base, files)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while service.poll() is None:
@@ -125,6 +154,7 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
         _say("\nStopping ...")
         return 0
     finally:
+        STATE_FILE.unlink(missing_ok=True)
         if service is not None and service.poll() is None:
             service.terminate()
             try:
@@ -148,8 +178,20 @@ def _wait_healthy(base: str, proc: subprocess.Popen, wait_s: float = 60.0) -> No
     raise RuntimeError(f"the CDS service did not become healthy within {wait_s:.0f} s")
 
 
+def _command() -> str:
+    """The absolute path of this cds-service command, so printed commands work from any directory."""
+    exe = Path(sys.executable).with_name("cds-service")
+    return str(exe) if exe.exists() else f"{sys.executable} -m cds_service.cli"
+
+
+def _service_for_hook(hook: str) -> str:
+    from ..services import SERVICES
+
+    return next(s.id for s in SERVICES.values() if s.hook == hook)
+
+
 def _print_instructions(base: str, files: list[Path]) -> None:
-    rel = [f.relative_to(REPO) if f.is_relative_to(REPO) else f for f in files]
+    cmd = _command()
     lines = [
         "",
         "=" * 78,
@@ -158,21 +200,62 @@ def _print_instructions(base: str, files: list[Path]) -> None:
         "Discover the services:",
         f"  curl -s {base}/cds-services | python3 -m json.tool",
         "",
-        "Call them (the service fetches the patient's data from the demo FHIR server):",
+        "Call them (the service fetches the patient's data from the demo FHIR server); each works from any folder:",
     ]
-    for path in rel:
-        body = json.loads((REPO / path).read_text()) if not Path(path).is_absolute() else json.loads(Path(path).read_text())
-        service_id = {"patient-view": "dialysis-electrolytes-patient-view",
-                      "order-select": "dialysis-electrolytes-order-select",
-                      "order-sign": "dialysis-electrolytes-order-sign"}[body["hook"]]
-        lines.append(f"  # {path.name}: {body['hook']} for patient {body['context']['patientId']}")
-        lines.append(f"  curl -s -H 'Content-Type: application/json' -d @{path} {base}/cds-services/{service_id} "
-                     "| python3 -m json.tool")
+    for path in files:
+        body = json.loads(path.read_text())
+        lines.append(f"  # {body['hook']} for patient {body['context']['patientId']}")
+        lines.append(f"  {cmd} demo call {path.stem}")
+        lines.append(f"  curl -s -H 'Content-Type: application/json' -d @{path.resolve()} "
+                     f"{base}/cds-services/{_service_for_hook(body['hook'])} | python3 -m json.tool")
     lines += [
         "",
-        f"Card preview in a browser:  {base}/preview",
-        f"Health: {base}/health    Metrics: {base}/metrics",
+        f"Card preview in a browser:  {base}/preview      About this service:  {base}/",
+        f"Health: {base}/health/ready    Metrics: {base}/metrics",
+        f"Feedback report (after Ctrl-C too):  {cmd} feedback report --db {FEEDBACK_DB}",
         "Press Ctrl-C to stop the service and the FHIR server.",
         "=" * 78,
     ]
     _say("\n".join(lines))
+
+
+def request_names() -> list[str]:
+    return [name.removesuffix(".json") for name, *_rest in DEMO_REQUESTS]
+
+
+def call_demo(name: str, raw: bool = False) -> int:
+    """`cds-service demo call NAME`: send one of the demo's requests to the running demo and show the cards."""
+    names = request_names()
+    if name not in names:
+        print(f"cds-service demo call: no demo request {name!r}; one of:\n  " + "\n  ".join(names), file=sys.stderr)
+        return 2
+    path = VAR / "requests" / f"{name}.json"
+    if not STATE_FILE.exists() or not path.exists():
+        print("cds-service demo call: no demo is running; start it first with ./scripts/demo.sh "
+              f"(or {_command()} demo)", file=sys.stderr)
+        return 2
+    base = json.loads(STATE_FILE.read_text())["base"]
+    body = json.loads(path.read_text())
+    url = f"{base}/cds-services/{_service_for_hook(body['hook'])}"
+    try:
+        resp = requests.post(url, json=body, timeout=30)
+    except requests.RequestException as exc:
+        print(f"cds-service demo call: the demo at {base} does not answer ({exc.__class__.__name__}); "
+              "is it still running?", file=sys.stderr)
+        return 2
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = None
+    if raw or not isinstance(answer, dict) or "cards" not in answer:
+        print(json.dumps(answer, indent=2, ensure_ascii=False) if answer is not None else resp.text)
+        return 0 if resp.ok else 1
+    cards = answer["cards"]
+    print(f"POST {url} -> HTTP {resp.status_code}, {len(cards)} card(s) for patient {body['context']['patientId']}")
+    for card in cards:
+        topic = ((card.get("source") or {}).get("topic") or {}).get("code", "")
+        print(f"  [{card.get('indicator', '?')}] {card.get('summary', '')}  (rule: {topic})")
+        for suggestion in card.get("suggestions") or []:
+            print(f"      suggestion: {suggestion.get('label', '')}")
+    print(f"Full JSON: {_command()} demo call {name} --json")
+    return 0

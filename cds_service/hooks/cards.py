@@ -15,6 +15,7 @@ import yaml
 
 from ..clinical import codes
 from ..clinical.rules import Finding, SuggestionSpec
+from .topics import topic_code, topic_display
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,8 @@ def render_card(finding: Finding, card: CardFile, patient_id: str) -> dict:
     summary = _clip_summary(fill(variant.get("summary", data["summary"]), values), card.rule)
     detail = fill(variant.get("detail", data["detail"]), values).strip()
     indicator = finding.indicator or variant.get("indicator") or data["indicator"]
-    topic = {"system": codes.TOPIC_SYSTEM, "code": codes.topic_code(card.rule)}
-    if data.get("title"):
-        topic["display"] = data["title"]
+    topic = {"system": codes.TOPIC_SYSTEM, "code": topic_code(card.rule),
+             "display": topic_display(card.rule, data.get("title"))}
     source = {"label": data["source"]["label"], "url": data["source"]["url"], "topic": topic}
     if data["source"].get("icon"):
         source["icon"] = data["source"]["icon"]
@@ -167,7 +167,8 @@ def render_card(finding: Finding, card: CardFile, patient_id: str) -> dict:
     suggestions = [s for s in (_render_suggestion(spec, card, values, patient_id) for spec in finding.suggestions) if s]
     if suggestions:
         out["suggestions"] = suggestions
-        out["selectionBehavior"] = data.get("selectionBehavior") or ("any" if len(suggestions) > 1 else "at-most-one")
+        # "any" unless the card file says its suggestions are alternatives: Epic supports only "any".
+        out["selectionBehavior"] = data.get("selectionBehavior") or "any"
     if data.get("overrideReasons"):
         out["overrideReasons"] = [
             {"system": OVERRIDE_SYSTEM, "code": r["code"], "display": r["display"]} for r in data["overrideReasons"]

@@ -59,6 +59,40 @@ feedback = Table(
 )
 
 
+# Every override reason of a feedback item: CDS Hooks 2.0 sends one (overrideReason), Epic a list
+# (overrideReasons). The first is also kept in the feedback row itself.
+override_reasons = Table(
+    "feedback_override_reasons", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feedback_id", Integer, nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("system", String(300), nullable=True),
+    Column("code", String(200), nullable=True),
+    Column("display", String(500), nullable=True),
+    Column("user_comment", Text, nullable=True),
+)
+
+
+def reasons_of(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every override reason of a feedback item as {system, code, display, user_comment}, in order.
+
+    ``overrideReason`` (CDS Hooks 2.0) comes first, then each ``overrideReasons`` item (Epic), which may be an
+    OverrideReason ({reason, userComment}) or a bare Coding. Items with neither a reason nor a comment are skipped.
+    """
+    raw = []
+    if isinstance(item.get("overrideReason"), dict):
+        raw.append(item["overrideReason"])
+    raw.extend(r for r in item.get("overrideReasons") or [] if isinstance(r, dict))
+    out = []
+    for entry in raw:
+        coding = entry.get("reason") if isinstance(entry.get("reason"), dict) else (entry if "code" in entry else {})
+        reason = {"system": coding.get("system"), "code": coding.get("code"), "display": coding.get("display"),
+                  "user_comment": entry.get("userComment")}
+        if any(v is not None for v in reason.values()):
+            out.append(reason)
+    return out
+
+
 def database_url(setting: str) -> str:
     """A plain path means an SQLite file; anything with '://' is an SQLAlchemy URL."""
     if "://" in setting:
@@ -92,20 +126,20 @@ def _sqlite_file(setting: str) -> Path | None:
     return None
 
 
-def create_schema(engine: Engine, setting: str) -> None:
+def create_schema(engine: Engine, setting: str, meta: MetaData = metadata) -> None:
     """Create the tables. gunicorn workers start together and may all open a new SQLite file at once; switching
     it to WAL then fails with "database is locked" in all but one, so the first connection and the schema are
     set up under an exclusive file lock (one worker at a time; the others find it done)."""
     path = _sqlite_file(setting)
     if path is None:
-        metadata.create_all(engine)
+        meta.create_all(engine)
         return
     import fcntl
 
     with open(f"{path}.init-lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            metadata.create_all(engine)
+            meta.create_all(engine)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -123,22 +157,30 @@ class FeedbackStore:
         now = datetime.now(timezone.utc)
         rows = []
         for item in items:
-            reason = (item.get("overrideReason") or {}).get("reason") or {}
+            reasons = reasons_of(item)
+            first = reasons[0] if reasons else {}
+            comment = next((r["user_comment"] for r in reasons if r["user_comment"]), None)
             accepted = [s.get("id") for s in item.get("acceptedSuggestions") or [] if isinstance(s, dict)]
-            rows.append({
+            rows.append(({
                 "service_id": service_id,
                 "card_uuid": item["card"],
                 "outcome": item["outcome"],
                 "accepted_suggestions": json.dumps(accepted) if accepted else None,
-                "override_system": reason.get("system"),
-                "override_code": reason.get("code"),
-                "override_display": reason.get("display"),
-                "user_comment": (item.get("overrideReason") or {}).get("userComment"),
+                "override_system": first.get("system"),
+                "override_code": first.get("code"),
+                "override_display": first.get("display"),
+                "user_comment": comment,
                 "outcome_timestamp": item["outcomeTimestamp"],
                 "received_at": now,
-            })
+            }, reasons))
         with self.engine.begin() as conn:
-            conn.execute(insert(feedback), rows)
+            for row, reasons in rows:
+                key = conn.execute(insert(feedback), row).inserted_primary_key
+                assert key is not None  # an autoincrement id, always returned
+                feedback_id = key[0]
+                if reasons:
+                    conn.execute(insert(override_reasons), [dict(r, feedback_id=feedback_id, position=i)
+                                                            for i, r in enumerate(reasons)])
         return len(rows)
 
     # -------------------------------------------------------------- issued cards (background)
@@ -191,6 +233,12 @@ class FeedbackStore:
     def all_feedback(self) -> list[dict]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(feedback).order_by(feedback.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def all_override_reasons(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(override_reasons).order_by(override_reasons.c.feedback_id,
+                                                                  override_reasons.c.position)).mappings().all()
         return [dict(r) for r in rows]
 
     def count(self) -> int:

@@ -8,12 +8,17 @@ SQLite or PostgreSQL. Definitions:
 - a card's outcome is its **latest** feedback item (an EHR may send "overridden" after "accepted");
 - *accepted* / *overridden*: cards whose latest outcome is that; rates are over cards with feedback;
 - *feedback rate*: cards with feedback / cards issued (blank when nothing was issued in the period);
-- override reasons and comments come from every overridden item in the period;
+- override reasons and comments come from every overridden item in the period; a reason is shown with
+  the label its rule's card file gives its code (``overrideReasons``), whatever display the EHR sent
+  back (many send the code alone), and with the EHR's display only for codes no card file knows;
 - *silent*: findings of a rule whose card file says ``status: silent`` (no card was returned): how often
   it would have fired, for a committee trialling the rule before go-live.
 
-Feedback for a card the store never saw issued (another deployment, a wiped table) is counted
-under the rule ``(unknown card)`` rather than dropped.
+Feedback for a card this service never issued (a made-up uuid, another service's card, another
+deployment, a wiped table) is *unmatched*: the EHR got its 200 (it cannot fix the uuid), the row is
+stored, and the report shows it apart, under ``(unmatched)``, never in a rule's counts nor in the
+service totals or the chart. Matching (card uuid *and* service) is done here rather than when the
+feedback arrives, because issued cards are recorded off the request path, possibly by another replica.
 """
 from __future__ import annotations
 
@@ -22,13 +27,15 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Mapping
 
-from sqlalchemy import inspect, select
+from sqlalchemy import and_, inspect, select
 from sqlalchemy.engine import Engine
 
-from ..hooks.feedback import feedback, issued_cards, make_engine, silent_firings
+from ..hooks.feedback import feedback, issued_cards, make_engine, override_reasons, silent_firings
 
-UNKNOWN_RULE = "(unknown card)"
+UNKNOWN_RULE = "(unmatched)"
 TOP_REASONS = 5
 MAX_COMMENTS = 10
 
@@ -85,7 +92,11 @@ class Report:
         return sorted({r.service for r in self.rows})
 
     def rows_for(self, service: str) -> list[RuleStats]:
-        return [r for r in self.rows if r.service == service]
+        """The service's rules (unmatched feedback is not a rule: see ``unmatched``)."""
+        return [r for r in self.rows if r.service == service and r.rule != UNKNOWN_RULE]
+
+    def unmatched(self, service: str) -> RuleStats | None:
+        return next((r for r in self.rows if r.service == service and r.rule == UNKNOWN_RULE), None)
 
     def service_total(self, service: str) -> RuleStats:
         total = RuleStats(service, "(all rules)")
@@ -97,8 +108,10 @@ class Report:
         """Rows merged across services (the chart's bars)."""
         merged: dict[str, RuleStats] = {}
         for row in self.rows:
+            if row.rule == UNKNOWN_RULE:
+                continue
             merged.setdefault(row.rule, RuleStats("(all services)", row.rule)).merge(row)
-        return [merged[k] for k in sorted(merged, key=lambda k: (k == UNKNOWN_RULE, k))]
+        return [merged[k] for k in sorted(merged)]
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -131,7 +144,34 @@ def open_store(setting: str) -> Engine:
     return engine
 
 
-def collect(engine: Engine, since: datetime | None = None, now: datetime | None = None) -> Report:
+Labels = Mapping[str, Mapping[str, str]]  # rule -> override-reason code -> label from its card file
+
+
+def card_labels(folder: str | Path) -> Labels:
+    """The override-reason labels of every card file in ``folder``."""
+    from ..hooks.cards import CardFileError, CardLibrary
+
+    try:
+        library = CardLibrary(folder)
+    except CardFileError as exc:
+        raise ReportError(f"card files could not be read for the override-reason labels: {exc}") from exc
+    return {rule: {r["code"]: r["display"] for r in card.data.get("overrideReasons") or []}
+            for rule, card in library.files.items()}
+
+
+def _reason_label(labels: Labels, rule: str, system: str | None, code: str | None, display: str | None) -> str:
+    from ..hooks.cards import OVERRIDE_SYSTEM
+
+    if code and system in (None, "", OVERRIDE_SYSTEM):
+        known = (labels.get(rule) or {}).get(code)
+        if known:
+            return known
+    return display or code or ""
+
+
+def collect(engine: Engine, since: datetime | None = None, now: datetime | None = None,
+            labels: Labels | None = None) -> Report:
+    labels = labels or {}
     stats: dict[tuple[str, str], RuleStats] = {}
 
     def row(service: str, rule: str) -> RuleStats:
@@ -139,9 +179,10 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
 
     issued_q = select(issued_cards.c.service_id, issued_cards.c.rule_id, issued_cards.c.issued_at)
     fb_q = (select(feedback.c.id, feedback.c.service_id, feedback.c.card_uuid, feedback.c.outcome,
-                   feedback.c.override_code, feedback.c.override_display, feedback.c.user_comment,
+                   feedback.c.override_system, feedback.c.override_code, feedback.c.override_display, feedback.c.user_comment,
                    feedback.c.received_at, issued_cards.c.rule_id)
-            .select_from(feedback.outerjoin(issued_cards, feedback.c.card_uuid == issued_cards.c.card_uuid))
+            .select_from(feedback.outerjoin(issued_cards, and_(feedback.c.card_uuid == issued_cards.c.card_uuid,
+                                                               feedback.c.service_id == issued_cards.c.service_id)))
             .order_by(feedback.c.id))
     if since is not None:
         issued_q = issued_q.where(issued_cards.c.issued_at >= since)
@@ -155,19 +196,27 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
             row(service_id, rule_id).issued += 1
         for service_id, rule_id in conn.execute(silent_q) if has_silent else []:
             row(service_id, rule_id).silent += 1
+        # Reasons after the first (Epic's overrideReasons list); the first is in the feedback row itself.
+        more_reasons: dict[int, list[tuple[str | None, str | None, str | None]]] = {}
+        if override_reasons.name in inspect(conn).get_table_names():
+            for r in conn.execute(select(override_reasons).where(override_reasons.c.position > 0)).mappings():
+                if r["code"] or r["display"]:
+                    more_reasons.setdefault(r["feedback_id"], []).append((r["system"], r["code"], r["display"]))
         latest: dict[tuple[str, str], tuple[str, str]] = {}  # (service, card) -> (rule, outcome)
         for item in conn.execute(fb_q).mappings():
             rule = item["rule_id"] or UNKNOWN_RULE
             latest[(item["service_id"], item["card_uuid"])] = (rule, item["outcome"])
             if item["outcome"] == "overridden":
                 target = row(item["service_id"], rule)
-                if item["override_code"] or item["override_display"]:
-                    target.reasons[(item["override_code"] or "", item["override_display"] or item["override_code"])] += 1
+                for system, code, display in [(item["override_system"], item["override_code"],
+                                               item["override_display"])] + more_reasons.get(item["id"], []):
+                    label = _reason_label(labels, rule, system, code, display)
+                    if label:
+                        target.reasons[(code or "", label)] += 1
                 if item["user_comment"]:
                     received = _aware(item["received_at"])
                     when = received.strftime("%Y-%m-%d %H:%M") if isinstance(received, datetime) else str(received)
-                    target.comments.append((when, item["override_display"] or item["override_code"] or "",
-                                            item["user_comment"]))
+                    target.comments.append((when, label, item["user_comment"]))
     for (service_id, _card), (rule, outcome) in latest.items():
         target = row(service_id, rule)
         target.with_feedback += 1
@@ -213,6 +262,10 @@ def to_markdown(report: Report) -> str:
             lines.append(f"- `{r.rule}` silent: would have fired {r.silent} time{'s' if r.silent != 1 else ''}")
         if silent:
             lines.append("")
+        stray = report.unmatched(service)
+        if stray:
+            lines += [f"Unmatched feedback, counted in no rule and in no total above: {stray.with_feedback} card(s) "
+                      f"this service never issued ({stray.accepted} accepted, {stray.overridden} overridden).", ""]
         for r in report.rows_for(service):
             if not r.reasons and not r.comments:
                 continue
@@ -296,12 +349,12 @@ def render(report: Report, fmt: str) -> bytes:
     raise ReportError(f"unknown format {fmt!r} (md, csv or png)")
 
 
-def build(setting: str, since: datetime | None = None) -> Report:
+def build(setting: str, since: datetime | None = None, labels: Labels | None = None) -> Report:
     engine = open_store(setting)
     try:
-        return collect(engine, since)
+        return collect(engine, since, labels=labels)
     finally:
         engine.dispose()
 
 
-__all__ = ["Report", "RuleStats", "ReportError", "build", "collect", "parse_since", "render"]
+__all__ = ["Report", "RuleStats", "ReportError", "build", "card_labels", "collect", "parse_since", "render"]

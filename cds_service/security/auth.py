@@ -6,17 +6,21 @@ returns the verified claims or raises ``AuthError`` (answered with 401, no detai
 What a token must satisfy, in the order it is checked:
 
 1. ``Authorization: Bearer <compact JWS>`` (one token, base64url segments, size-capped).
-2. ``alg`` is one of ``CDS_JWT_ALGORITHMS`` after every symmetric algorithm and ``none``
-   have been removed from that list (they are refused whatever the configuration says).
+2. ``typ`` is ``JWT`` (case-insensitive; CDS Hooks 2.0 requires it), and ``alg`` is one of
+   ``CDS_JWT_ALGORITHMS`` after every symmetric algorithm and ``none`` have been removed from
+   that list (they are refused whatever the configuration says).
 3. ``iss`` is a key of ``CDS_TRUSTED_ISSUERS``; ``jku``, when present, is exactly the JWKS
    location configured for that ``iss`` (the configuration is the jku allowlist: a jku is
    never fetched because a token names it).
 4. ``kid`` names a signing key of that issuer's JWKS whose type and curve fit ``alg``.
 5. Signature, then claims: ``exp``/``iat``/``jti``/``aud`` required; ``aud`` is one of the
    endpoint URLs the edge passes; ``iat`` not in the future and ``exp`` not past (both with
-   ``CDS_JWT_LEEWAY_S``); lifetime ``exp - iat`` at most ``CDS_JWT_MAX_LIFETIME_S``; ``nbf``
+   ``CDS_JWT_LEEWAY_S``); ``exp``, ``iat`` and ``nbf`` (when present) are JSON numbers, not
+   numeric strings; lifetime ``exp - iat`` at most ``CDS_JWT_MAX_LIFETIME_S``; ``nbf``
    honoured when present; ``tenant`` in ``CDS_ALLOWED_TENANTS`` when that list is set.
-6. ``jti`` not seen before from this issuer within the token's lifetime (replay cache).
+6. ``jti`` not seen before from this issuer within the token's lifetime (replay cache: the
+   ``jwt_replay`` table of the feedback database when the app passes one, shared by every worker
+   and replica; in memory otherwise).
 
 The crypto is PyJWT's; this module only decides which keys and claims are acceptable.
 """
@@ -258,7 +262,7 @@ def _signing_keys(document: Any, iss: str) -> dict[str, dict]:
 
 class Authenticator:
     def __init__(self, config: Mapping[str, Any], session: requests.Session | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, replay: Any = None):
         self.config = config
         self.clock = clock
         self.algorithms = accepted_algorithms(list(config.get("CDS_JWT_ALGORITHMS") or []))
@@ -268,7 +272,7 @@ class Authenticator:
         self.public_base = str(config.get("CDS_PUBLIC_BASE_URL") or "").strip()
         self.session = session or requests.Session()
         self.session.trust_env = False  # key material is never fetched through an ambient proxy
-        self.replay = ReplayCache(clock=clock)
+        self.replay = replay if replay is not None else ReplayCache(clock=clock)
         issuers = config.get("CDS_TRUSTED_ISSUERS") or {}
         self.sources: dict[str, JwksSource] = {
             str(iss): JwksSource(str(iss), location, self.session, clock) for iss, location in issuers.items()
@@ -292,6 +296,9 @@ class Authenticator:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise AuthError(f"malformed JWT ({type(exc).__name__})") from None
+        typ = jose.get("typ")
+        if not isinstance(typ, str) or typ.lower() != "jwt":
+            raise AuthError(f"typ {_safe(typ)} is not JWT")
         alg = jose.get("alg")
         if alg not in self.algorithms:
             raise AuthError(f"alg {_safe(alg)} not accepted")
@@ -375,10 +382,11 @@ class Authenticator:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > 256:
             raise AuthError("jti must be a non-empty string")
-        try:
-            exp, iat = float(claims["exp"]), float(claims["iat"])
-        except (TypeError, ValueError):
-            raise AuthError("exp and iat must be numbers") from None
+        for name in ("exp", "iat", "nbf"):
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise AuthError(f"{name} must be a JSON number")  # PyJWT would read "1700000000" as one
+        exp, iat = float(claims["exp"]), float(claims["iat"])
         if self.max_lifetime > 0 and exp - iat > self.max_lifetime:
             raise AuthError(f"JWT lifetime {int(exp - iat)} s exceeds CDS_JWT_MAX_LIFETIME_S")
         if exp <= iat:

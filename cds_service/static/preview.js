@@ -1,5 +1,6 @@
-// Card preview: load a scenario's request into the text box, send it to the real endpoint,
-// and have the server draw the answer (/preview/render) exactly as the scenarios are drawn.
+// Card preview: the request box sends any request to the real endpoint and has the server draw the
+// answer (/preview/render) exactly as the scenarios are drawn; "Load into the request box" fetches the
+// shown scenario's request. Choosing a scenario is a plain link (?s=<scenario>): no script needed.
 (function () {
   "use strict";
   const $ = (sel) => document.querySelector(sel);
@@ -40,7 +41,7 @@
       showError("Choose a service, or give the request a hook this service answers.");
       return;
     }
-    setState("busy", "Sending to /cds-services/" + serviceId + " …");
+    setState("busy", "Sending …");
     try {
       const started = performance.now();
       const resp = await fetch("/cds-services/" + encodeURIComponent(serviceId), {
@@ -61,20 +62,33 @@
     }
   }
 
-  function loadScenario(event) {
-    const key = event.currentTarget.dataset.scenario;
-    const section = document.querySelector('section.scenario[data-scenario="' + CSS.escape(key) + '"]');
-    const text = section.querySelector("pre.request").textContent;
-    const request = JSON.parse(text);
+  async function loadScenario(event) {
+    const button = event.currentTarget;
+    const key = button.dataset.scenario;
+    const section = button.closest("section.scenario");
+    setState("busy", "Loading the scenario's request …");
+    const resp = await fetch("/preview/request/" + encodeURIComponent(key));
+    if (!resp.ok) { showError("Could not load the request of " + key); return; }
+    const request = await resp.json();
     request.hookInstance = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()));
     $("#request").value = JSON.stringify(request, null, 2);
     $("#service").value = section.dataset.service;
-    $("#try").scrollIntoView();
+    $("#result").dataset.state = "loaded";
+    $("#status").textContent = "Loaded " + key + ": edit it, then Send.";
+    $("#try").scrollIntoView({block: "start"});
+    $("#request").focus();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     $("#send").addEventListener("click", send);
     for (const btn of document.querySelectorAll("button.load-request")) btn.addEventListener("click", loadScenario);
+    // Keep the chosen scenario in sight in the list, scrolling the list only (never the page: the request
+    // box stays at the top).
+    const nav = document.querySelector("nav.rules");
+    const current = nav && nav.querySelector(".nav-item--current");
+    if (current && current.offsetTop + current.offsetHeight > nav.scrollTop + nav.clientHeight) {
+      nav.scrollTop = current.offsetTop - nav.clientHeight / 3;
+    }
     document.body.dataset.ready = "true";
   });
 })();

@@ -66,16 +66,18 @@ def assert_valid_response(body: dict) -> None:
 
 
 def rule_of(card: dict) -> str:
-    """The rule id behind a card (its source.topic.code is the Epic form, ``ElectrolyteReview``)."""
-    from cds_service.clinical import codes
+    """The rule behind a card, read back from its source.topic.code (the rule id in Epic's form)."""
     from cds_service.clinical.rules import load_all
+    from cds_service.hooks.topics import rule_for_code
 
     code = card["source"]["topic"]["code"]
-    return codes.rule_for_topic(code, load_all()) or code
+    rule_id = rule_for_code(code, load_all())
+    assert rule_id is not None, f"topic code {code!r} names no known rule"
+    return rule_id
 
 
 def topics(body: dict) -> list[str]:
-    """Rule ids of the cards, in order."""
+    """The rule ids of a response's cards, in order."""
     return [rule_of(card) for card in body["cards"]]
 
 

@@ -29,15 +29,19 @@ class LiveService:
         return self.log_path.read_text(errors="replace")
 
 
-def start_service(workdir: Path, env_overrides: dict, workers: int = 2) -> LiveService:
+def start_service(workdir: Path, env_overrides: dict, workers: int = 2, args: tuple[str, ...] = ()) -> LiveService:
     port = fhir_dev.free_port()
     log_path = workdir / "service.log"
     feedback_db = workdir / "feedback.sqlite3"
     env = dict(os.environ)
     env.update({"CDS_REQUIRE_JWT": "false", "CDS_FEEDBACK_DB": str(feedback_db), "CDS_LOG_FORMAT": "json"})
     env.update(env_overrides)
+    from cds_service.proxy import find_nginx
+
+    if find_nginx() is None and "--no-proxy" not in args:
+        args = (*args, "--no-proxy")  # tests about the proxy itself check for nginx (test_proxy.py)
     proc = subprocess.Popen([sys.executable, "-m", "cds_service.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--workers", str(workers)], stdout=open(log_path, "wb"),
+                             str(port), "--workers", str(workers), *args], stdout=open(log_path, "wb"),
                             stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -8,6 +8,7 @@ from typing import Any, Iterable
 from cds_service import fixtures
 from cds_service.hooks.validation import response_problems
 from cds_service.services import SERVICES
+from support.helpers import rule_of
 
 SELECT = "dialysis-electrolytes-order-select"
 SIGN = "dialysis-electrolytes-order-sign"
@@ -146,9 +147,6 @@ def call(client, service_id: str, pid: str, patient: dict, draft: dict, selectio
 
 
 def topic(card: dict) -> str:
-    """The rule id behind a card (source.topic.code carries it in the Epic form, e.g. QuinineForCramps)."""
-    from support.helpers import rule_of
-
     return rule_of(card)
 
 

@@ -62,9 +62,10 @@ def claims(aud: str = SERVICE_URL, iss: str = ISS, **overrides) -> dict:
     return body
 
 
-def mint(keys: Keys, alg: str = "ES384", jku: str | None = JWKS_URL, kid: str | None = None, **claim_overrides) -> str:
+def mint(keys: Keys, alg: str = "ES384", jku: str | None = JWKS_URL, kid: str | None = None, typ: str | None = "JWT",
+         **claim_overrides) -> str:
     payload = claims(**claim_overrides)
-    headers = {"typ": "JWT", "kid": kid or (keys.ec_kid if alg.startswith("ES") else keys.rsa_kid)}
+    headers = {"typ": typ, "kid": kid or (keys.ec_kid if alg.startswith("ES") else keys.rsa_kid)}
     if jku:
         headers["jku"] = jku
     key = keys.ec if alg.startswith("ES") else keys.rsa
