@@ -41,7 +41,8 @@ _PERIPHERAL_TEXT = re.compile(r"peripheral|\bpiv\b|\bperipheral(ly)? inserted\b"
 _ROUTE_TEXT = (
     (re.compile(r"intrathecal", re.I), "intrathecal"),
     (_CIRCUIT_TEXT, "dialysis-circuit"),
-    (re.compile(r"intravenous|^\s*i\.?v\.?\s*$|\bivpb\b|\biv (push|bolus|infusion)\b", re.I), "intravenous"),
+    (re.compile(r"intravenous|^\s*i\.?v\.?\s*$|\bivpb\b|\biv\b|peripheral|\bpiv\b|central line|\bpicc\b", re.I),
+     "intravenous"),
     (re.compile(r"\boral\b|^\s*p\.?o\.?\s*$|by mouth", re.I), "oral"),
     (re.compile(r"intramuscular|^\s*i\.?m\.?\s*$", re.I), "intramuscular"),
     (re.compile(r"subcutaneous|^\s*s\.?c\.?\s*$", re.I), "subcutaneous"),
