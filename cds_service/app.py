@@ -188,7 +188,7 @@ def call_service(service_id: str):
             service, body, cards=e.cards, now=e.now(),
             lookback=_days(e.cfg["CDS_LOOKBACK_DAYS"]),
             fetcher=lambda urls, token: e.fhir.fetch_wave(urls, token, deadline),
-            allowed=e.allowlist.allows, timings=timings,
+            allowed=e.allowlist.allows, timings=timings, strict=e.cfg["CDS_STRICT_RULES"],
         )
         e.feedback.record_issued(service.id, hook_instance, outcome.cards)
         for rule_id in outcome.fired:

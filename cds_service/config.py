@@ -106,6 +106,7 @@ SETTINGS: list[Setting] = [
     Setting("CDS_MAX_BODY_BYTES", str(5 * 1024 * 1024), _int, "Largest accepted request body; larger bodies get 413."),
     Setting("CDS_MAX_JSON_DEPTH", "64", _int, "Deepest accepted JSON nesting in a request body."),
     Setting("CDS_CORS_ORIGINS", "*", _list, "Origins allowed by CORS (comma-separated, `*` for any)."),
+    Setting("CDS_STRICT_RULES", "false", _bool, "Tests only: a rule that fails makes the call fail (500) instead of being counted and left out of the answer."),
     Setting("CDS_PREVIEW", "false", _bool, "Serve the card preview page at /preview. On in demo mode."),
     Setting("CDS_METRICS", "true", _bool, "Serve Prometheus metrics at /metrics."),
     Setting("CDS_LOG_LEVEL", "INFO", _str, "Log level (DEBUG, INFO, WARNING, ERROR)."),

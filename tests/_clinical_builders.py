@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cds_service import fixtures
-from cds_service.clinical.rules import rules_for, RuleContext
+from cds_service.clinical.rules import run_rules
 from cds_service.hooks.cards import CardLibrary
 from cds_service.hooks.context import build_snapshot
 from cds_service.hooks.prefetch import Resolved
@@ -180,22 +180,12 @@ def snapshot(resources: list[dict], now: datetime = NOW, lookback_days: int = 45
 
 def findings(resources: list[dict], now: datetime = NOW, lookback_days: int = 45, hook: str = "patient-view",
              params: dict | None = None):
-    """Run the hook's rules like run_rules does, but let a failing rule fail the test."""
+    """Run the hook's rules as the service does, in strict mode: a failing rule fails the test."""
     snap = snapshot(resources, now, lookback_days)
     thresholds = cards().thresholds()
     for rule_id, override in (params or {}).items():
         thresholds[rule_id] = {**thresholds.get(rule_id, {}), **override}
-    out, fired = [], set()
-    for r in rules_for(hook):
-        if not snap.dialysis.on_dialysis and not r.always:
-            continue
-        if any(snap.data_missing(key) for key in r.needs):
-            continue
-        produced = r.fn(RuleContext(snap, thresholds.get(r.id, {}), fired, out)) or []
-        if produced:
-            fired.add(r.id)
-            out.extend(produced)
-    return out
+    return run_rules(hook, snap, thresholds, cards().placeholders(), strict=True).findings
 
 
 def fired(resources: list[dict], **kw) -> list[str]:

@@ -1,10 +1,11 @@
 """Shared test fixtures.
 
-- ``make_app`` / ``client``: the Flask app in-process, JWT off, feedback DB in tmp, clock pinned to ``NOW``.
+- ``make_app`` / ``client``: the Flask app in-process, JWT off, feedback DB in tmp, clock pinned to ``NOW``,
+  strict rules (a rule that fails makes the call fail, so no test passes over a broken rule).
 - ``fhir_server``: the real sekmet-fhir server (session-wide), loaded with every patient fixture shifted to
   the real clock. Needs .venv-fhir (scripts/test.sh installs it). Without it the integration tests are
   skipped with a message, except under CI=true, where they fail.
-- ``live_service``: the service itself under gunicorn on a free port, allowlisting that FHIR server.
+- ``live_service``: the service itself under gunicorn on a free port, allowlisting that FHIR server, strict rules.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def make_app(tmp_path):
 
     def _make(**overrides):
         config = {"CDS_REQUIRE_JWT": "false", "CDS_FEEDBACK_DB": str(tmp_path / "feedback.sqlite3"),
-                  "CDS_LOG_FORMAT": "text", "NOW_FN": lambda: NOW}
+                  "CDS_LOG_FORMAT": "text", "CDS_STRICT_RULES": "true", "NOW_FN": lambda: NOW}
         config.update(overrides)
         app = create_app(config)
         app.config["TESTING"] = True
@@ -71,7 +72,7 @@ def fhir_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def live_service(fhir_server, tmp_path_factory):
     service = start_service(tmp_path_factory.mktemp("service"),
-                            {"CDS_ALLOWED_FHIR_SERVERS": fhir_server.base_url})
+                            {"CDS_ALLOWED_FHIR_SERVERS": fhir_server.base_url, "CDS_STRICT_RULES": "true"})
     yield service
     stop_service(service)
 

@@ -29,7 +29,7 @@ BASE = {
 
 def _card(data=None, **finding_kw):
     card_file = CardFile("example-rule", data or BASE, Path("x.yaml"))
-    finding = Finding("example-rule", values={"value": "0.5 mmol/L", "when": "today"}, **finding_kw)
+    finding = Finding(rule_id="example-rule", values={"value": "0.5 mmol/L", "when": "today"}, **finding_kw)
     return render_card(finding, card_file, "pat-1")
 
 

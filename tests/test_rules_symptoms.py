@@ -232,6 +232,8 @@ def test_magnesium_first_alone_does_not_trigger_dysrhythmia_risk():
 def test_rules_run_in_order_so_dependent_rules_see_earlier_findings():
     resources = [*on_dialysis(session_end_hours=2), mg(0.5, hours=1), k(3.0, hours=1),
                  condition(HEART_FAILURE, onset=ago(days=800)), condition(CRAMP, onset=ago(hours=1))]
+    # dysrhythmia-risk runs after every "electrolyte" rule, post-dialysis-monitoring after those and
+    # magnesium-first; otherwise rules keep source order (module name, then line)
     assert [f.rule_id for f in findings(resources)] == [
-        "hypomagnesemia", "hypokalemia", "magnesium-first", "spasm-workup", "dysrhythmia-risk",
+        "hypomagnesemia", "hypokalemia", "magnesium-first", "dysrhythmia-risk", "spasm-workup",
         "post-dialysis-monitoring"]

@@ -10,9 +10,11 @@ Checks, per file:
 - source label and url present, url absolute http(s);
 - indicators (top level and variants) are CDS Hooks indicators;
 - links: absolute http(s) URL, type absolute|smart, appContext only on smart links;
-- templates parse; every placeholder used is one the rule provides (or, in suggestion text,
-  a parameter of that suggestion kind); every placeholder used has an example under
-  ``placeholders:``, and no example is given for a name the rule does not provide;
+- ``thresholds:``: exactly the thresholds the rule declares (``@rule(thresholds=...)``), each a
+  number in the declared unit and inside the declared plausible range;
+- templates parse; every placeholder used is declared under ``placeholders:`` (or, in suggestion
+  text, is a parameter of that suggestion kind). The ``placeholders:`` block is the contract with
+  the rule: at run time a finding must give exactly those names;
 - every summary (and variant summary), filled with the longest realistic example values,
   stays under the 140-character limit of CDS Hooks 2.0.
 """
@@ -171,7 +173,8 @@ class _FileLinter:
         self._source(data, loc)
         self._indicators(data, loc)
         self._links(data, loc)
-        self._templates(data, loc, rule)
+        self._thresholds(data, loc, rule)
+        self._templates(data, loc)
         return rule_id, self.problems
 
     # -- schema: messages for what the specific checks below do not already say
@@ -191,6 +194,8 @@ class _FileLinter:
         if path[:1] == ("source",) or (err.validator == "required" and "'source'" in err.message):
             return True
         if path and path[-1] == "indicator":
+            return True
+        if path[:1] == ("thresholds",) and len(path) >= 2:
             return True
         if path[:1] == ("links",) and (len(path) >= 3 and path[2] in ("url", "type", "appContext")):
             return True
@@ -293,17 +298,37 @@ class _FileLinter:
                 if isinstance(link, dict) and isinstance(link.get("label"), str):
                     yield ("links", i, "label"), link["label"], frozenset()
 
-    def _templates(self, data: dict, loc: _Located, rule) -> None:
+    def _thresholds(self, data: dict, loc: _Located, rule) -> None:
+        given = data.get("thresholds")
+        if rule is None or (given is not None and not isinstance(given, dict)):
+            return  # an unknown rule is reported already; a non-mapping is a schema error
+        given = given or {}
+        declared = rule.thresholds
+        for name, spec in declared.items():
+            if name not in given:
+                self.error(loc.line(("thresholds",)), f"thresholds.{name} is missing: rule '{rule.id}' reads it "
+                                                      f"({{value: ..., unit: {spec.unit}}}, plausible range "
+                                                      f"{spec.low:g}–{spec.high:g})")
+        for name, entry in given.items():
+            line = loc.line(("thresholds", name))
+            spec = declared.get(name)
+            if spec is None:
+                known = ", ".join(sorted(declared)) or "none"
+                self.error(line, f"thresholds.{name}: rule '{rule.id}' reads no threshold '{name}' (it reads: {known})")
+                continue
+            if not isinstance(entry, dict) or "value" not in entry or "unit" not in entry:
+                self.error(line, f"thresholds.{name} must be {{value: <number>, unit: {spec.unit}}}, got {entry!r}")
+                continue
+            extra = sorted(set(entry) - {"value", "unit"})
+            if extra:
+                self.error(line, f"thresholds.{name}: unknown key(s) {', '.join(extra)} (only value and unit)")
+            problem = spec.problem(entry["value"], entry["unit"])
+            if problem:
+                self.error(line, f"thresholds.{name}: {problem}")
+
+    def _templates(self, data: dict, loc: _Located) -> None:
         examples_raw = data.get("placeholders")
         examples = {k: v for k, v in examples_raw.items() if isinstance(v, str)} if isinstance(examples_raw, dict) else {}
-        provides = set(rule.provides) if rule is not None else None
-        all_params = frozenset().union(*SUGGESTION_PARAMS.values())
-        if provides is not None:
-            for name in examples:
-                if name not in provides and name not in all_params:
-                    self.error(loc.line(("placeholders", name)),
-                               f"placeholders.{name}: rule '{rule.id}' provides no placeholder '{name}' "
-                               f"(it provides: {', '.join(sorted(provides)) or 'none'})")
         for path, template, extra in self._blocks(data):
             where = ".".join(str(p) for p in path)
             try:
@@ -317,13 +342,11 @@ class _FileLinter:
                     continue
                 reported.add(name)
                 line = loc.line_in_text(path, max(offset, 0))
-                if provides is not None and name not in provides and name not in extra:
-                    allowed = sorted(provides | extra)
-                    self.error(line, f"{where}: placeholder {{{name}}} is not provided by rule '{rule.id}' "
-                                     f"(available: {', '.join(allowed) or 'none'})")
-                elif name not in examples and name not in extra:
-                    self.error(line, f"{where}: placeholder {{{name}}} has no example value under placeholders: "
-                                     "(give its longest realistic value)")
+                if name not in examples and name not in extra:
+                    allowed = sorted(set(examples) | extra)
+                    self.error(line, f"{where}: placeholder {{{name}}} is not declared under placeholders: "
+                                     f"(declared: {', '.join(allowed) or 'none'}); declare it with its longest "
+                                     "realistic value, and have the rule fill it")
             if path[-1] == "summary":
                 self._summary_length(path, where, template, fields, examples, loc)
 

@@ -10,7 +10,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import jsonschema
 import yaml
 
 from ..clinical import codes
@@ -48,8 +47,18 @@ class CardFile:
     path: Path
 
     @property
-    def thresholds(self) -> dict:
-        return dict(self.data.get("thresholds") or {})
+    def thresholds(self) -> dict[str, float]:
+        """The threshold values (already checked against the rule's declared unit and range)."""
+        return {name: float(entry["value"]) for name, entry in (self.data.get("thresholds") or {}).items()}
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """The placeholder names the card declares: exactly the values the rule's findings must give."""
+        return frozenset(self.data.get("placeholders") or {})
+
+    @property
+    def status(self) -> str:
+        return str(self.data.get("status") or "active")
 
     def text_blocks(self) -> Iterable[tuple[str, str]]:
         """(where, template) for every templated string in the file."""
@@ -65,30 +74,30 @@ class CardFile:
 
 
 class CardLibrary:
-    """All card files of a folder, validated against the card-file schema when loaded."""
+    """All card files of a folder. Loading refuses the folder when the linter finds any problem in it
+    (schema, thresholds, placeholders, wording, sources), naming each file and line, so that a card
+    file that lint refuses can never be served."""
 
     def __init__(self, folder: str | Path):
+        from ..authoring.lint import lint  # the linter imports this module
+
         self.folder = Path(folder)
         self.files: dict[str, CardFile] = {}
-        validator = jsonschema.Draft202012Validator(load_schema("card-file.schema.json"))
         if not self.folder.is_dir():
             raise CardFileError(f"card folder {self.folder} does not exist")
-        for path in sorted(self.folder.glob("*.y*ml")):
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except yaml.YAMLError as exc:
-                raise CardFileError(f"{path}: not valid YAML: {exc}") from exc
-            errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
-            if errors:
-                first = errors[0]
-                where = "/".join(str(p) for p in first.path) or "(top)"
-                raise CardFileError(f"{path}: {where}: {first.message}")
-            if data["rule"] in self.files:
-                raise CardFileError(f"{path}: rule {data['rule']} already defined in {self.files[data['rule']].path}")
+        paths, problems = lint([self.folder])
+        if problems:
+            raise CardFileError("card files refused:\n" + "\n".join(str(p) for p in problems))
+        for path in paths:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
             self.files[data["rule"]] = CardFile(data["rule"], data, path)
 
-    def thresholds(self) -> dict[str, dict]:
+    def thresholds(self) -> dict[str, dict[str, float]]:
         return {rule: f.thresholds for rule, f in self.files.items()}
+
+    def placeholders(self) -> dict[str, frozenset[str]]:
+        """Placeholders of every rule that runs (status active or silent; a rule with status off is absent)."""
+        return {rule: f.placeholders for rule, f in self.files.items() if f.status != "off"}
 
     def require(self, rule_ids: Iterable[str]) -> None:
         missing = sorted(set(rule_ids) - set(self.files))

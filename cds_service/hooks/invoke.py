@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
-from ..clinical.rules import run_rules
+from ..clinical.rules import RuleFailure, run_rules
 from ..timing import Timings
 from .cards import CardLibrary, render_card
 from .errors import HookError
@@ -25,10 +25,12 @@ class HookOutcome:
     unavailable: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rule_errors: list[RuleFailure] = field(default_factory=list)
 
 
 def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: timedelta,
-           fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings) -> HookOutcome:
+           fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings,
+           strict: bool = False) -> HookOutcome:
     """Raise HookError for anything the client got wrong; otherwise return the response body."""
     with timings.stage("validate"):
         validate_request(body, service.hook)
@@ -61,17 +63,14 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
             raise HookError(422, "processing", "The FHIR data in the request could not be processed; "
                                                "no checks ran.") from None
     with timings.stage("rules"):
-        findings = run_rules(service.hook, snapshot, cards.thresholds(), only=service.rules)
+        run = run_rules(service.hook, snapshot, cards.thresholds(), cards.placeholders(), only=service.rules,
+                        strict=strict)
     with timings.stage("render"):
         rendered = []
         outcome = HookOutcome(body={}, unavailable=dict(resolved.unavailable), sources=dict(resolved.source),
-                              notes=notes)
-        for finding in findings:
-            card_file = cards.files.get(finding.rule_id)
-            if card_file is None:
-                log.error("no card file for rule %s; finding dropped", finding.rule_id)
-                continue
-            card = render_card(finding, card_file, snapshot.patient_id)
+                              notes=notes, rule_errors=run.errors)
+        for finding in run.findings:
+            card = render_card(finding, cards.files[finding.rule_id], snapshot.patient_id)
             rendered.append(card)
             outcome.cards.append((card["uuid"], finding.rule_id))
             if finding.rule_id not in outcome.fired:

@@ -4,25 +4,27 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..symptoms import neuro_signs
-from . import PATIENT_VIEW, Finding, RuleContext, order_lab, rule
+from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
 
 
-@rule("aluminum-toxicity", hooks={PATIENT_VIEW}, needs={"aluminum"}, order=40,
-      provides={"al", "al_time", "action", "signs", "window"})
+@rule("aluminum-toxicity", hooks={PATIENT_VIEW}, needs={"aluminum"},
+      thresholds={"al_info": Threshold("ug/L", low=5, high=100), "al_warning": Threshold("ug/L", low=20, high=200),
+                  "al_no_dfo": Threshold("ug/L", low=60, high=500), "result_window": Threshold("d", low=7, high=365),
+                  "sign_window": Threshold("d", low=7, high=365)})
 def aluminum_toxicity(ctx: RuleContext) -> list[Finding]:
     snap, p = ctx.snapshot, ctx.params
-    window = timedelta(days=float(p["result_window_days"]))
+    window = timedelta(days=p["result_window"])
     al = snap.labs.latest("aluminum", snap.now, window)
-    signs = neuro_signs(snap, timedelta(days=float(p["sign_window_days"])))
+    signs = neuro_signs(snap, timedelta(days=p["sign_window"]))
     signs_text = "; ".join(d.describe(snap.now) for d in signs[:3]) if signs else "none coded"
-    window_text = f"{float(p['result_window_days']):g} days"
+    window_text = f"{p['result_window']:g} days"
     if al is None:
         if snap.data_missing("aluminum") or not signs:
             return []
-        return [Finding("aluminum-toxicity", variant="check-level", values={
+        return [Finding(variant="check-level", values={
             "al": "no result", "al_time": "", "action": "", "signs": signs_text, "window": window_text,
         }, suggestions=[order_lab("aluminum")])]
-    warn, info, no_dfo = float(p["al_warning_ug_l"]), float(p["al_info_ug_l"]), float(p["al_no_dfo_ug_l"])
+    warn, info, no_dfo = p["al_warning"], p["al_info"], p["al_no_dfo"]
     values = {"al": al.display(), "al_time": al.when(snap.now), "signs": signs_text, "window": window_text}
     if al.above(warn) is True:
         if al.above(no_dfo) is True:
@@ -31,8 +33,8 @@ def aluminum_toxicity(ctx: RuleContext) -> list[Finding]:
         else:
             values["action"] = (f"Between {warn:g} and {no_dfo:g} µg/L: KDOQI advises a deferoxamine (DFO) test, "
                                 "and finding and removing aluminium sources.")
-        return [Finding("aluminum-toxicity", values=values)]
+        return [Finding(values=values)]
     if al.at_or_above(info) is True:
         values["action"] = f"Between {info:g} and {warn:g} µg/L: find and remove aluminium sources (KDOQI)."
-        return [Finding("aluminum-toxicity", variant="sources", values=values)]
+        return [Finding(variant="sources", values=values)]
     return []

@@ -5,18 +5,20 @@ from datetime import timedelta
 
 from ..wording import draw_context
 from . import PATIENT_VIEW, Finding, RuleContext, rule
+from .magnesium import ICA_LOW, SHIFTING
 
 
-@rule("hypocalcemia", hooks={PATIENT_VIEW}, needs={"labs"}, order=16,
-      provides={"ica", "ica_time", "threshold", "ica_context"})
+@rule("hypocalcemia", hooks={PATIENT_VIEW}, needs={"labs"}, tags={"electrolyte"}, label="low ionized calcium",
+      after={"hypomagnesemia"},  # shown below the Mg card: Mg is checked first
+      thresholds={"ica_low": ICA_LOW, "shifting_window": SHIFTING})
 def hypocalcemia(ctx: RuleContext) -> list[Finding]:
     snap = ctx.snapshot
     ica = snap.latest("ica")
-    threshold = float(ctx.params["ica_low_mmol_l"])
+    threshold = ctx.params["ica_low"]
     if ica is None or ica.below(threshold) is not True:
         return []
-    shifting = timedelta(hours=float(ctx.params.get("shifting_hours", 5)))
-    return [Finding("hypocalcemia", values={
+    shifting = timedelta(hours=ctx.params["shifting_window"])
+    return [Finding(values={
         "ica": ica.display(), "ica_time": ica.when(snap.now), "threshold": f"{threshold:.2f} mmol/L",
         "ica_context": draw_context(ica, snap.dialysis.last_session_end, shifting),
     })]

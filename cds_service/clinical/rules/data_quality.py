@@ -30,8 +30,7 @@ _REASONS = {
 }
 
 
-@rule("data-unavailable", hooks={PATIENT_VIEW, ORDER_SELECT, ORDER_SIGN}, order=1, always=True,
-      provides={"missing", "consequence"})
+@rule("data-unavailable", hooks={PATIENT_VIEW, ORDER_SELECT, ORDER_SIGN}, always=True)
 def data_unavailable(ctx: RuleContext) -> list[Finding]:
     snap = ctx.snapshot
     missing = {k: v for k, v in snap.unavailable.items() if k in _LABELS}
@@ -46,4 +45,4 @@ def data_unavailable(ctx: RuleContext) -> list[Finding]:
     consequence = ("Whether the patient is on dialysis could not be established, so no electrolyte checks ran."
                    if dialysis_unknown else
                    "Checks that depend on these data did not run; review the results in the chart.")
-    return [Finding("data-unavailable", values={"missing": "\n".join(lines), "consequence": consequence})]
+    return [Finding(values={"missing": "\n".join(lines), "consequence": consequence})]

@@ -13,10 +13,8 @@ from datetime import timedelta
 from .. import codes
 from ..drugs import CALCIUM_REPLACEMENT, MAGNESIUM_SALTS, POTASSIUM_REPLACEMENT, QUININE_LIKE
 from ..orders import DraftOrder, orders_to_check
-from . import ORDER_SELECT, ORDER_SIGN, Finding, RuleContext, SuggestionSpec, order_lab, rule
-
-ORDER_HOOKS = {ORDER_SELECT, ORDER_SIGN}
-_ORDER_VALUES = {"medication", "med_short", "order", "route", "dose"}
+from . import ORDER_HOOKS, Finding, RuleContext, SuggestionSpec, Threshold, order_lab, rule
+from .magnesium import MG_LOW
 
 
 def order_values(order: DraftOrder) -> dict[str, str]:
@@ -50,7 +48,7 @@ def _checked(ctx: RuleContext) -> list[DraftOrder]:
 
 # ---------------------------------------------------------------- IV magnesium
 
-@rule("iv-magnesium-dialysis", hooks=ORDER_HOOKS, order=200, provides=_ORDER_VALUES | {"mg", "mg_time"})
+@rule("iv-magnesium-dialysis", hooks=ORDER_HOOKS)
 def iv_magnesium(ctx: RuleContext) -> list[Finding]:
     snap = ctx.snapshot
     out = []
@@ -64,7 +62,7 @@ def iv_magnesium(ctx: RuleContext) -> list[Finding]:
             suggestions.append(SuggestionSpec("remove-draft", {"resource_id": order.reference,
                                                                "medication": values["medication"]},
                                               recommended=True))
-        out.append(Finding("iv-magnesium-dialysis", values=values, suggestions=suggestions,
+        out.append(Finding(values=values, suggestions=suggestions,
                            order_ref=order.reference))
     return out
 
@@ -80,11 +78,10 @@ def _replacement_kind(order: DraftOrder) -> str | None:
     return None
 
 
-@rule("replacement-before-magnesium", hooks=ORDER_HOOKS, needs={"labs"}, order=210,
-      provides=_ORDER_VALUES | {"replacement", "mg", "mg_time", "threshold", "lookback"})
+@rule("replacement-before-magnesium", hooks=ORDER_HOOKS, needs={"labs"}, thresholds={"mg_low": MG_LOW})
 def replacement_before_magnesium(ctx: RuleContext) -> list[Finding]:
     snap = ctx.snapshot
-    threshold = float(ctx.params["mg_low_mmol_l"])
+    threshold = ctx.params["mg_low"]
     mg = snap.latest("mg")
     if mg is None:
         variant = "missing"
@@ -101,19 +98,20 @@ def replacement_before_magnesium(ctx: RuleContext) -> list[Finding]:
         values = {**order_values(order), "replacement": kind, "mg": mg_text, "mg_time": mg_time,
                   "threshold": f"{threshold:.2f} mmol/L", "lookback": _lookback_days(ctx)}
         suggestions = [order_lab("mg")] if variant == "missing" else []
-        out.append(Finding("replacement-before-magnesium", values=values, suggestions=suggestions,
+        out.append(Finding(values=values, suggestions=suggestions,
                            order_ref=order.reference, variant=variant))
     return out
 
 
 # ---------------------------------------------------------------- potassium replacement in dialysis
 
-@rule("potassium-in-dialysis", hooks=ORDER_HOOKS, needs={"labs"}, order=220,
-      provides=_ORDER_VALUES | {"k", "k_time", "k_kind", "threshold", "recent_hours"})
+@rule("potassium-in-dialysis", hooks=ORDER_HOOKS, needs={"labs"},
+      thresholds={"k_replace_below": Threshold("mmol/L", low=2.5, high=4.5),
+                  "k_recent": Threshold("h", low=6, high=168)})
 def potassium_in_dialysis(ctx: RuleContext) -> list[Finding]:
     snap = ctx.snapshot
-    threshold = float(ctx.params["k_replace_below_mmol_l"])
-    hours = float(ctx.params["k_recent_hours"])
+    threshold = ctx.params["k_replace_below"]
+    hours = ctx.params["k_recent"]
     k = snap.labs.latest("k", snap.now, timedelta(hours=hours))
     if k is None:
         variant = "missing"
@@ -142,14 +140,14 @@ def potassium_in_dialysis(ctx: RuleContext) -> list[Finding]:
                   "k_kind": f" ({kind})" if kind else "", "threshold": f"{threshold:.1f} mmol/L",
                   "recent_hours": f"{hours:.0f} h"}
         suggestions = [order_lab("k")] if variant == "missing" else []
-        out.append(Finding("potassium-in-dialysis", values=values, suggestions=suggestions,
+        out.append(Finding(values=values, suggestions=suggestions,
                            order_ref=order.reference, variant=variant))
     return out
 
 
 # ---------------------------------------------------------------- quinine / quinidine
 
-@rule("quinine-for-cramps", hooks=ORDER_HOOKS, order=230, provides=_ORDER_VALUES | {"drug"})
+@rule("quinine-for-cramps", hooks=ORDER_HOOKS)
 def quinine_for_cramps(ctx: RuleContext) -> list[Finding]:
     out = []
     for order in _checked(ctx):
@@ -161,7 +159,7 @@ def quinine_for_cramps(ctx: RuleContext) -> list[Finding]:
         if product.multi:
             continue  # no other quinine combination is known to the table; never guess
         drug = "quinine" if "quinine" in product.ingredients else "quinidine"
-        out.append(Finding("quinine-for-cramps", values={**order_values(order), "drug": drug},
+        out.append(Finding(values={**order_values(order), "drug": drug},
                            order_ref=order.reference))
     return out
 
@@ -178,9 +176,9 @@ def _systemic_baclofen(order: DraftOrder) -> bool:
     return True
 
 
-@rule("baclofen-dialysis", hooks=ORDER_HOOKS, order=240, provides=_ORDER_VALUES | {"daily", "threshold"})
+@rule("baclofen-dialysis", hooks=ORDER_HOOKS, thresholds={"critical_daily": Threshold("mg/d", low=5, high=80)})
 def baclofen_dialysis(ctx: RuleContext) -> list[Finding]:
-    limit = float(ctx.params["critical_daily_mg"])
+    limit = ctx.params["critical_daily"]
     out = []
     for order in _checked(ctx):
         if not _systemic_baclofen(order):
@@ -191,18 +189,18 @@ def baclofen_dialysis(ctx: RuleContext) -> list[Finding]:
         values = {**order_values(order),
                   "daily": f"{daily_mg:.0f} mg/day" if daily_mg is not None else "not stated",
                   "threshold": f"{limit:.0f} mg/day"}
-        out.append(Finding("baclofen-dialysis", values=values, order_ref=order.reference,
+        out.append(Finding(values=values, order_ref=order.reference,
                            indicator="critical" if high else None, variant="high-dose" if high else None))
     return out
 
 
 # ---------------------------------------------------------------- gabapentin
 
-@rule("gabapentin-dialysis-dose", hooks=ORDER_HOOKS, order=250,
-      provides=_ORDER_VALUES | {"single", "daily", "max_single", "max_daily"})
+@rule("gabapentin-dialysis-dose", hooks=ORDER_HOOKS,
+      thresholds={"max_single": Threshold("mg", low=100, high=900), "max_daily": Threshold("mg/d", low=100, high=1800)})
 def gabapentin_dose(ctx: RuleContext) -> list[Finding]:
-    max_single = float(ctx.params["max_single_mg"])
-    max_daily = float(ctx.params["max_daily_mg"])
+    max_single = ctx.params["max_single"]
+    max_daily = ctx.params["max_daily"]
     out = []
     for order in _checked(ctx):
         if order.ingredient() != "gabapentin":
@@ -218,15 +216,15 @@ def gabapentin_dose(ctx: RuleContext) -> list[Finding]:
                   "single": f"{dose.single:.0f} mg" if dose.single is not None else "not stated",
                   "daily": f"{dose.daily:.0f} mg/day" if dose.daily is not None else "frequency not stated",
                   "max_single": f"{max_single:.0f} mg", "max_daily": f"{max_daily:.0f} mg"}
-        out.append(Finding("gabapentin-dialysis-dose", values=values, order_ref=order.reference))
+        out.append(Finding(values=values, order_ref=order.reference))
     return out
 
 
 # ---------------------------------------------------------------- hypertonic saline
 
-@rule("hypertonic-saline", hooks=ORDER_HOOKS, order=260, provides=_ORDER_VALUES | {"concentration"})
+@rule("hypertonic-saline", hooks=ORDER_HOOKS, thresholds={"concentration": Threshold("mg/mL", low=30, high=300)})
 def hypertonic_saline(ctx: RuleContext) -> list[Finding]:
-    wanted = float(ctx.params["concentration_mg_ml"])
+    wanted = ctx.params["concentration"]
     out = []
     for order in _checked(ctx):
         if order.ingredient() != "sodium chloride":
@@ -235,5 +233,5 @@ def hypertonic_saline(ctx: RuleContext) -> list[Finding]:
         if conc is None or abs(conc - wanted) > 0.5:
             continue
         values = {**order_values(order), "concentration": f"{conc / 10:.1f}% ({conc:.0f} mg/mL)"}
-        out.append(Finding("hypertonic-saline", values=values, order_ref=order.reference))
+        out.append(Finding(values=values, order_ref=order.reference))
     return out

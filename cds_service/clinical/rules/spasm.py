@@ -8,13 +8,18 @@ from ..labs import LabResult
 from ..symptoms import cramps
 from ..timeutil import format_delta, format_time
 from ..wording import relative_to_session
-from . import PATIENT_VIEW, Finding, RuleContext, order_lab, rule
+from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
 
-PANEL = ("mg", "ica", "k", "po4")  # the seed's order: magnesium first
-# Electrolyte rules whose firing makes the post-session window worth a card, with how the card names them.
-ELECTROLYTE_RULES = {"hypomagnesemia": "low magnesium", "hypokalemia": "low potassium",
-                     "hyperkalemia": "high potassium", "hypocalcemia": "low ionized calcium",
-                     "magnesium-first": "low K or ionized Ca with low or unknown Mg"}
+PANEL = ("mg", "ica", "k", "po4")  # magnesium first
+CRAMP_WINDOW = Threshold("d", low=1, high=30)
+
+
+def _range(low: tuple[float, float], high: tuple[float, float]) -> dict[str, Threshold]:
+    return {"low": Threshold("mmol/L", *low), "high": Threshold("mmol/L", *high)}
+
+
+_PANEL_RANGES = {"mg": _range((0.40, 1.00), (0.80, 2.00)), "ica": _range((0.80, 1.30), (1.10, 1.60)),
+                 "k": _range((2.5, 4.5), (4.5, 7.0)), "po4": _range((0.50, 1.20), (1.00, 2.50))}
 
 
 def flag(result: LabResult | None, low: float, high: float) -> str:
@@ -29,18 +34,20 @@ def flag(result: LabResult | None, low: float, high: float) -> str:
     return "undetermined (reported with a comparator)"
 
 
-@rule("spasm-workup", hooks={PATIENT_VIEW}, needs={"labs"}, order=30,
-      provides={"cramp", "panel", "session", "missing", "abnormal"})
+@rule("spasm-workup", hooks={PATIENT_VIEW}, needs={"labs"},
+      thresholds={"cramp_window": CRAMP_WINDOW, **{f"{analyte}_{side}": threshold
+                                                   for analyte, sides in _PANEL_RANGES.items()
+                                                   for side, threshold in sides.items()}})
 def spasm_workup(ctx: RuleContext) -> list[Finding]:
     snap, p = ctx.snapshot, ctx.params
-    found = cramps(snap, timedelta(days=float(p["cramp_window_days"])))
+    found = cramps(snap, timedelta(days=p["cramp_window"]))
     if not found:
         return []
     end = snap.dialysis.last_session_end
     rows, abnormal, missing, suggestions = [], [], [], []
     for analyte in PANEL:
         result = snap.latest(analyte)
-        f = flag(result, float(p[f"{analyte}_low_mmol_l"]), float(p[f"{analyte}_high_mmol_l"]))
+        f = flag(result, p[f"{analyte}_low"], p[f"{analyte}_high"])
         label = codes.ANALYTE_LABEL[analyte]
         if result is None:
             rows.append(f"| {label} | no result in the last {snap.lookback.days} days | | | {f} |")
@@ -66,33 +73,34 @@ def spasm_workup(ctx: RuleContext) -> list[Finding]:
         "missing": missing_text,
         "abnormal": ", ".join(abnormal) if abnormal else "no abnormal electrolyte",
     }
-    return [Finding("spasm-workup", values=values, variant=None if abnormal else "info", suggestions=suggestions)]
+    return [Finding(values=values, variant=None if abnormal else "info", suggestions=suggestions)]
 
 
-@rule("post-dialysis-monitoring", hooks={PATIENT_VIEW}, needs={"labs"}, order=60,
-      provides={"session_end", "since_end", "reasons", "window"})
+@rule("post-dialysis-monitoring", hooks={PATIENT_VIEW}, needs={"labs"},
+      after={"tag:electrolyte", "magnesium-first"},
+      thresholds={"monitoring_window": Threshold("h", low=1, high=12), "cramp_window": CRAMP_WINDOW})
 def post_dialysis_monitoring(ctx: RuleContext) -> list[Finding]:
     """The last session ended within the window, and an electrolyte rule fired or a cramp is documented."""
     snap, p = ctx.snapshot, ctx.params
     end = snap.dialysis.last_session_end
-    window = timedelta(hours=float(p["window_hours"]))
+    window = timedelta(hours=p["monitoring_window"])
     if end is None or snap.dialysis.in_progress:
         return []
     since = snap.now - end
     if not timedelta(0) <= since <= window:
         return []
-    fired = [r for r in ELECTROLYTE_RULES if r in ctx.fired]
-    if fired and fired != ["magnesium-first"]:
-        fired = [r for r in fired if r != "magnesium-first"]  # already said by the K / Ca / Mg names
-    reasons = [ELECTROLYTE_RULES[r] for r in fired]
-    found = cramps(snap, timedelta(days=float(p["cramp_window_days"])))
+    fired = ctx.fired_tagged("electrolyte")
+    if not fired and "magnesium-first" in ctx.fired:
+        fired = ["magnesium-first"]  # otherwise already said by the K / Ca / Mg names
+    reasons = [ctx.label(r) for r in fired]
+    found = cramps(snap, timedelta(days=p["cramp_window"]))
     if found:
         reasons.append(f"cramp or spasm documented: {found[0].label}")
     if not reasons:
         return []
-    return [Finding("post-dialysis-monitoring", values={
+    return [Finding(values={
         "session_end": format_time(end),
         "since_end": format_delta(since),
         "reasons": ", ".join(reasons),
-        "window": f"{float(p['window_hours']):g} h",
+        "window": f"{p['monitoring_window']:g} h",
     })]
