@@ -42,8 +42,7 @@ def baclofen_dialysis(ctx: RuleContext) -> list[Finding]:
         daily = dose.daily if mg else None
         single = dose.single if mg else None
         critical = (daily is not None and daily > max_daily) or (single is not None and single > max_single)
-        values = {**order_values(order), "max_daily": f"{max_daily:g} mg/day", "max_single": f"{max_single:g} mg",
-                  "daily": f"{daily:g} mg/day" if daily is not None else "daily dose not readable from the order"}
+        values = {**order_values(order), "max_daily": f"{max_daily:g} mg/day", "max_single": f"{max_single:g} mg"}
         out.append(Finding(values=values, indicator="critical" if critical else "warning",
                            variant="critical" if critical else None,
                            suggestions=[s for s in (remove_order(order, recommended=critical),) if s],

@@ -93,14 +93,14 @@ def magnesium_co_management(ctx: RuleContext) -> list[Finding]:
     out = []
     for order in checked(ctx):
         if order.potassium_salt:
-            deficit, value, name = "potassium", k, "K"
+            deficit, value, name = "potassium", k, "Potassium"
             # just after a session K rebounds: only a K below k_early_post_low counts as low there
             low = k.below(p["k_low"]) and ((k.current and not k.early_post)
                                            or (k.early_post and k.below(p["k_early_post_low"])))
         elif order.calcium_replacement:
             if k.result is not None and k.at_or_above(p["k_hyperkalaemia"]):
                 continue  # IV calcium for hyperkalaemia protects the heart; not a calcium deficit
-            deficit, value, name = "calcium", ica, "iCa"
+            deficit, value, name = "calcium", ica, "Ionized calcium"
             low = ica.result is not None and ica.below(p["ica_low"]) and ica.current
         else:
             continue

@@ -75,10 +75,11 @@ class LabView:
         return self.result is not None and self.result.at_or_above(threshold) is True
 
     def values(self, snapshot: Any, name: str, missing: str) -> dict[str, str]:
-        """``{name}`` = the value with units, ``{name}_drawn`` = its draw time relative to now and dialysis."""
+        """``{name}`` = the value with units; ``{name}_drawn`` = ", drawn 6 h ago, before the session that ended
+        1 h ago" (empty when there is no result, ``{name}`` then says so)."""
         if self.result is None:
-            return {name: missing, f"{name}_drawn": "no result"}
-        return {name: wording.value_text(self.result), f"{name}_drawn": snapshot.when_text(self.result)}
+            return {name: missing, f"{name}_drawn": ""}
+        return {name: wording.value_text(self.result), f"{name}_drawn": ", " + snapshot.when_text(self.result)}
 
 
 def lab_view(ctx: RuleContext, analyte: str, within: timedelta) -> LabView:
