@@ -65,8 +65,18 @@ def assert_valid_response(body: dict) -> None:
     assert problems == [], problems
 
 
+def rule_of(card: dict) -> str:
+    """The rule id behind a card (its source.topic.code is the Epic form, ``ElectrolyteReview``)."""
+    from cds_service.clinical import codes
+    from cds_service.clinical.rules import load_all
+
+    code = card["source"]["topic"]["code"]
+    return codes.rule_for_topic(code, load_all()) or code
+
+
 def topics(body: dict) -> list[str]:
-    return [card["source"]["topic"]["code"] for card in body["cards"]]
+    """Rule ids of the cards, in order."""
+    return [rule_of(card) for card in body["cards"]]
 
 
 

@@ -146,7 +146,10 @@ def call(client, service_id: str, pid: str, patient: dict, draft: dict, selectio
 
 
 def topic(card: dict) -> str:
-    return card["source"]["topic"]["code"]
+    """The rule id behind a card (source.topic.code carries it in the Epic form, e.g. QuinineForCramps)."""
+    from helpers import rule_of
+
+    return rule_of(card)
 
 
 def cards_of(cards: list[dict], rule_id: str) -> list[dict]:

@@ -239,3 +239,49 @@ def test_when_text_during_a_session_in_progress():
 def test_class_text():
     s = snap([*on_dialysis(session_end_hours=1), k(6.8, hours=6)])
     assert wording.class_text(s.timing(s.latest("k"))) == "before a session since completed: superseded"
+
+
+# ---------------------------------------------------------------- readings (acute vs chronic)
+
+from cds_service.clinical.electrolytes import acute_window, reading  # noqa: E402
+
+
+def test_reading_current_within_72_h_is_acute():
+    s = snap([*on_dialysis(session_end_hours=30), k(6.7, hours=20)])
+    r = reading(s, "k", acute=acute_window(s))
+    assert r.current and r.acute(s.now) and r.at_or_above(6.5)
+
+
+@pytest.mark.parametrize("hours,acute", [(71.9, True), (72.1, False)])
+def test_acute_window_boundary_for_pd(hours, acute):
+    res = [patient(), condition(coding(SNOMED, "71192002"), onset=ago(days=200)), k(6.7, hours=hours)]
+    s = snap(res)
+    r = reading(s, "k", acute=acute_window(s))
+    assert s.modality == "PD" and r.current and r.acute(s.now) is acute
+
+
+def test_acute_window_is_12_h_for_crrt():
+    res = [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=3)),
+           hd_session(None, start=ago(days=1), status="in-progress", code="714749008"), k(6.7, hours=13)]
+    s = snap(res)
+    r = reading(s, "k", acute=acute_window(s))
+    assert s.modality == "CRRT" and acute_window(s) == timedelta(hours=12) and not r.acute(s.now)
+
+
+def test_reading_pre_session_is_superseded_not_acute():
+    s = snap([*on_dialysis(session_end_hours=1), k(6.8, hours=6)])
+    r = reading(s, "k")
+    assert r.superseded and not r.current and not r.acute(s.now)
+
+
+def test_reading_early_post_is_current_and_flagged():
+    s = snap([*on_dialysis(session_end_hours=1), k(3.2, hours=0.5)])
+    r = reading(s, "k")
+    assert r.early_post and r.current
+
+
+def test_reading_missing_and_chronic_window():
+    s = snap([*on_dialysis(), mg(0.5, hours=24 * 20)])
+    assert reading(s, "ica").missing
+    assert not reading(s, "mg").missing
+    assert reading(s, "mg", chronic=timedelta(days=10)).missing

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from live import ehr_prefetch
-from helpers import assert_valid_response, hook_request
+from helpers import assert_valid_response, hook_request, rule_of
 from orders_support import EXPECTED, SELECT, SIGN, all_selected, card_pairs, order_fixture, with_subject
 
 pytestmark = pytest.mark.fhir_server
@@ -72,7 +72,7 @@ def test_fetch_mode_latest_labs_reach_the_order_cards(live_service, fhir_server)
     draft = with_subject(order_fixture("sandbox-mixed"), "ord-hd-low-mg")
     body = hook_request(SIGN, "ord-hd-low-mg", fhir_server=fhir_server.base_url, token=fhir_server.token,
                         draft_orders=draft)
-    cards = {c["source"]["topic"]["code"]: c for c in _post(live_service, SIGN, body)}
+    cards = {rule_of(c): c for c in _post(live_service, SIGN, body)}
     assert "0.55 mmol/L" in cards["parenteral-magnesium"]["detail"]
     assert "3.1 mmol/L" in cards["magnesium-co-management"]["detail"]
     assert "drawn 4 h ago, 16 h after the session that ended 20 h ago" in cards["magnesium-co-management"]["detail"]

@@ -278,6 +278,14 @@ def request_for(s: Scenario, m: Materialised, service, *, prefetch: bool, fhir_s
 
 # ------------------------------------------------------------------------------------------ comparing
 
+def _rule_of_topic(code: str) -> str:
+    """The rule id behind a card's topic code (``ElectrolyteReview`` -> ``electrolyte-review``)."""
+    from ..clinical import codes
+    from ..clinical.rules import load_all
+
+    return codes.rule_for_topic(code, load_all()) or code
+
+
 def actual_cards(response: dict) -> list[ActualCard]:
     out = []
     for card in response.get("cards") or []:
@@ -289,7 +297,8 @@ def actual_cards(response: dict) -> list[ActualCard]:
                     suggestions.append(f"order-lab {codings[0].get('code')}")
                 elif action.get("type") == "delete":
                     suggestions.append(f"remove-draft {action.get('resourceId')}")
-        out.append(ActualCard(((card.get("source") or {}).get("topic") or {}).get("code", "?"),
+        code = ((card.get("source") or {}).get("topic") or {}).get("code", "?")
+        out.append(ActualCard(_rule_of_topic(code),
                               card.get("indicator", "?"), tuple(suggestions)))
     return out
 

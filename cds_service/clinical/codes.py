@@ -18,6 +18,24 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # The one code system for every card's source.topic in this product.
 TOPIC_SYSTEM = "https://cds.dialysis-cramps.example/rules"
 
+
+def topic_code(rule_id: str) -> str:
+    """The rule id as a card's source.topic.code, in the form Epic accepts (letters and digits only, at most
+    100 characters, stable so that an override is remembered): hyphens dropped, each part capitalised,
+    ``electrolyte-review`` -> ``ElectrolyteReview``. Used for every EHR (policy section 4)."""
+    code = "".join(part[:1].upper() + part[1:] for part in rule_id.split("-"))
+    if not code.isalnum() or len(code) > 100:
+        raise ValueError(f"rule id {rule_id!r} cannot be written as a topic code")
+    return code
+
+
+def rule_for_topic(code: str, rule_ids) -> str | None:
+    """The rule id among ``rule_ids`` whose topic code is ``code`` (or which is ``code`` itself)."""
+    for rule_id in rule_ids:
+        if code == rule_id or code == topic_code(rule_id):
+            return rule_id
+    return None
+
 # ---------------------------------------------------------------- analytes
 # analyte -> {LOINC code: property}, property "mass" (mg/dL family) or "molar" (mmol/L family)
 ANALYTE_LOINC: dict[str, dict[str, str]] = {
@@ -193,10 +211,15 @@ HEART_DISEASE_CODES = {
     (SNOMED, "414545008"),  # Ischemic heart disease
     (SNOMED, "22298006"),   # Myocardial infarction
     (SNOMED, "399211009"),  # History of myocardial infarction
+    (SNOMED, "368009"),     # Heart valve disorder
+    (SNOMED, "40445007"),   # Heart valve regurgitation
+    (SNOMED, "44241007"),   # Heart valve stenosis
 }
 # I50 heart failure, I42/I43 cardiomyopathy, I20-I25 ischaemic (coronary) heart disease,
 # I11.0 / I13.0 / I13.2 hypertensive heart (and kidney) disease with heart failure.
-HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I43", "I20", "I21", "I22", "I24", "I25", "I11.0", "I13.0", "I13.2")
+# I05-I08 rheumatic and I34-I37 non-rheumatic valve disease.
+HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I43", "I20", "I21", "I22", "I24", "I25", "I11.0", "I13.0", "I13.2",
+                              "I05", "I06", "I07", "I08", "I34", "I35", "I36", "I37")
 
 # Neurological signs that raise aluminium neurotoxicity (dialysis encephalopathy). The seed names
 # speech disturbance, personality change, myoclonic jerks and dialysis encephalopathy. Codes were
@@ -212,7 +235,13 @@ NEURO_SIGN_CODES = {
     (ICD10CM, "R47.9"),     # Unspecified speech disturbances
     (ICD10CM, "F07.0"),     # Personality change due to known physiological condition
     (ICD10CM, "G92.8"),     # Other toxic encephalopathy (ICD-10-CM has no dialysis-encephalopathy code)
+    (SNOMED, "52448006"),   # Dementia (disorder)
+    (SNOMED, "91175000"),   # Seizure (finding)
+    (ICD10CM, "F03.90"),    # Unspecified dementia
+    (ICD10CM, "R56.9"),     # Unspecified convulsions
 }
+# Tetany (hypocalcemia-severe, with cramps and spasm). SNOMED has no code checked for it; ICD-10-CM R29.0.
+TETANY_CODES = {(ICD10CM, "R29.0")}
 
 # A documented ECG change (Condition, or Observation code or coded value): a pre-session value then still
 # counts as current (policy section 2). 102594003 Electrocardiogram abnormal (finding); 55930002 ST-T wave
@@ -248,5 +277,5 @@ def condition_read_by_rules(found: set[tuple[str, str]]) -> bool:
 
 
 _CONDITION_CODES_READ = frozenset(DIALYSIS_CONDITIONS | ESRD_ONLY_CONDITIONS | TRANSPLANT_CONDITIONS | CRAMP_CODES
-                                  | PD_CONDITIONS | ECG_CHANGE_CODES
+                                  | PD_CONDITIONS | ECG_CHANGE_CODES | TETANY_CODES
                                   | NEURO_SIGN_CODES | HEART_DISEASE_CODES)

@@ -64,7 +64,8 @@ class Snapshot:
 
     # ------------------------------------------------------------------ results and time
     def timing(self, result: LabResult) -> Timing:
-        return timing(result.time, self.sessions, self.now, early_post_hours=self.early_post_hours,
+        sessions = self.sessions if self.session_in_progress is None else [*self.sessions, self.session_in_progress]
+        return timing(result.time, sessions, self.now, early_post_hours=self.early_post_hours,
                       short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
                       coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
                       coded_post=result.loinc in codes.POST_DIALYSIS_CODES)

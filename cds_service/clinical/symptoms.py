@@ -101,6 +101,18 @@ def cramps(snapshot: Any, window: timedelta) -> list[Documented]:
                       episodes=True)
 
 
+def tetany(snapshot: Any, window: timedelta) -> list[Documented]:
+    """Tetany (ICD-10-CM R29.0) documented inside ``window``."""
+    return documented(snapshot.conditions, snapshot.symptom_observations, codes.TETANY_CODES, snapshot.now, window,
+                      episodes=True)
+
+
+def neuro_signs_with_onset(snapshot: Any, window: timedelta) -> list[Documented]:
+    """Neurological signs of aluminium toxicity with onset (or observation) inside ``window`` (policy: 90 days)."""
+    return documented(snapshot.conditions, snapshot.symptom_observations, codes.NEURO_SIGN_CODES, snapshot.now,
+                      window)
+
+
 def neuro_signs(snapshot: Any, window: timedelta) -> list[Documented]:
     """Neurological signs of aluminium toxicity: active Conditions (any date) or Observations inside ``window``."""
     return documented(snapshot.conditions, snapshot.symptom_observations, codes.NEURO_SIGN_CODES, snapshot.now,

@@ -130,7 +130,7 @@ def render_card(finding: Finding, card: CardFile, patient_id: str) -> dict:
     summary = _clip_summary(fill(variant.get("summary", data["summary"]), values), card.rule)
     detail = fill(variant.get("detail", data["detail"]), values).strip()
     indicator = finding.indicator or variant.get("indicator") or data["indicator"]
-    topic = {"system": codes.TOPIC_SYSTEM, "code": card.rule}
+    topic = {"system": codes.TOPIC_SYSTEM, "code": codes.topic_code(card.rule)}
     if data.get("title"):
         topic["display"] = data["title"]
     source = {"label": data["source"]["label"], "url": data["source"]["url"], "topic": topic}

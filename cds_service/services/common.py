@@ -11,7 +11,7 @@ def _codes(system: str, values) -> str:
 
 _SERUM_PANEL = [c for a in ("mg", "ica", "k", "po4", "total_ca", "albumin") for c in codes.ANALYTE_LOINC[a]]
 _DIALYSIS_PROC = ",".join(f"{s}|{c}" for s, c in sorted(codes.DIALYSIS_PROCEDURES))
-_SYMPTOMS = ",".join(f"{s}|{c}" for s, c in sorted(codes.CRAMP_CODES | codes.NEURO_SIGN_CODES
+_SYMPTOMS = ",".join(f"{s}|{c}" for s, c in sorted(codes.CRAMP_CODES | codes.NEURO_SIGN_CODES | codes.TETANY_CODES
                                                    | codes.ECG_CHANGE_CODES | codes.ECG_REPORT_CODES))
 
 PATIENT = "{{context.patientId}}"
