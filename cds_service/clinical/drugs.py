@@ -96,11 +96,13 @@ class Product:
 
     @property
     def oral(self) -> bool:
-        return bool(self.form) and any(word in self.form for word in ("Oral", "Chewable", "Enema", "Granules"))
+        form = self.form
+        return form is not None and any(word in form for word in ("Oral", "Chewable", "Enema", "Granules"))
 
     @property
     def injectable(self) -> bool:
-        return bool(self.form) and any(word in self.form for word in ("Inject", "Syringe", "Infusion"))
+        form = self.form
+        return form is not None and any(word in form for word in ("Inject", "Syringe", "Infusion"))
 
     @property
     def concentration_mg_ml(self) -> float | None:
@@ -317,7 +319,7 @@ _SUPPLEMENT_WORDS = re.compile(
     r"|cyanocobalamin|thiamine|riboflavin|niacin|pyridoxine|biotin|tocopherol|retinol|\bzinc\b|\biron\b"
     r"|ferrous|\bcopper\b|cupric|selenium|manganese|chromium|iodine|\bboron\b|trace elements?", re.I)
 # Brand and common names that name their ingredients only implicitly.
-_BRANDS: tuple[tuple[re.Pattern, tuple[str, ...]], ...] = tuple((re.compile(p, re.I), names) for p, names in (
+_BRANDS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple((re.compile(p, re.I), names) for p, names in (
     (r"milk of magnesia|\bphillips'?\b", ("magnesium hydroxide",)),
     (r"epsom salts?", ("magnesium sulfate",)),
     (r"\bmag-?ox\b", ("magnesium oxide",)),
@@ -342,7 +344,7 @@ _BRANDS: tuple[tuple[re.Pattern, tuple[str, ...]], ...] = tuple((re.compile(p, r
     (r"\bhorizant\b", ("gabapentin enacarbil",)),
 ))
 # Most specific first; a match consumes its text so "magnesium sulfate" is not also "magnesium".
-_TEXT_INGREDIENTS: tuple[tuple[re.Pattern, str], ...] = tuple((re.compile(p, re.I), name) for p, name in (
+_TEXT_INGREDIENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), name) for p, name in (
     (r"\bmagnesium sul(ph|f)ate\b|\bmgso4\b|\bmg sul(ph|f)ate\b", "magnesium sulfate"),
     (r"\bmagnesium oxide\b|\bmg oxide\b", "magnesium oxide"),
     (r"\bmagnesium chloride\b|\bmgcl2?\b", "magnesium chloride"),

@@ -58,7 +58,7 @@ ORAL_ROUTES = frozenset({"oral", "enteral"})
 # Statuses of orders that are not going to be given.
 _DEAD_STATUSES = frozenset({"entered-in-error", "cancelled", "stopped", "completed"})
 
-Parse = Callable[[dict, str], Any]
+Parse = Callable[[dict[str, Any], str], Any]
 
 
 # ---------------------------------------------------------------- dose
@@ -124,9 +124,9 @@ def _quantity_amount(qty: Any, product: Product | None) -> tuple[float, str] | N
             return value * strength.amount, strength.unit
         if strength is not None and unit in _ML_UNITS and strength.per == "mL":
             return value * strength.amount, strength.unit
-        if (strength is not None and unit in _CONTAINER_UNITS and strength.per == "mL"
-                and product.volume_ml is not None):
-            return value * product.volume_ml * strength.amount, strength.unit
+        volume = product.volume_ml if product is not None else None
+        if strength is not None and unit in _CONTAINER_UNITS and strength.per == "mL" and volume is not None:
+            return value * volume * strength.amount, strength.unit
     return None
 
 
@@ -212,7 +212,8 @@ def read_dose(dosages: Iterable[Any], product: Product | None) -> Dose:
     daily: float | None = None
     per_day: float | None = None
     if all(p[0] is not None and p[1] is not None for p in parts):
-        totals = [sum(p[0][0] * p[1] for p in g) for g in groups.values()]
+        totals = [sum(amount[0] * count for amount, count, _upper in g if amount is not None and count is not None)
+                  for g in groups.values()]
         daily = max(totals)
         if len(parts) == 1:
             per_day = parts[0][1]
@@ -322,27 +323,27 @@ def read_totals(dosages: Iterable[Any], product: Product | None,
                 bound = _duration_hours(getattr(repeat, "boundsDuration", None))
                 period = getattr(repeat, "boundsPeriod", None)
                 if bound is None and period is not None:
-                    start, end = parse_fhir_datetime(period.start), parse_fhir_datetime(period.end)
-                    if start is not None and end is not None and end > start:
-                        bound = (end - start).total_seconds() / 3600.0
+                    began, ended = parse_fhir_datetime(period.start), parse_fhir_datetime(period.end)
+                    if began is not None and ended is not None and ended > began:
+                        bound = (ended - began).total_seconds() / 3600.0
                 count = repeat.countMax or repeat.count
             upper = upper or line_upper or freq_upper
-            event_times = [t for t in (getattr(timing, "event", None) or []) if t] if timing is not None else []
-            if amount is None and rate is None:
-                return Totals(readings=tuple(readings) + ("a dose that cannot be read",), upper_bound=upper)
-            if amount is None and rate is not None:
-                end = offset + bound if bound is not None else None
-                if end is None:
+            event_times: list[Any] = [e for e in (getattr(timing, "event", None) or []) if e] if timing else []
+            if amount is None:
+                if rate is None:
+                    return Totals(readings=tuple(readings) + ("a dose that cannot be read",), upper_bound=upper)
+                stop = offset + bound if bound is not None else None  # a continuous infusion
+                if stop is None:
                     readings.append("a continuous infusion without a stated end: counted through the window")
-                infusions.append((offset, end if end is not None else offset + _HORIZON_H, rate[0], rate[1]))
-                group_end = max(group_end, end if end is not None else float("inf"))
+                infusions.append((offset, stop if stop is not None else offset + _HORIZON_H, rate[0], rate[1]))
+                group_end = max(group_end, stop if stop is not None else float("inf"))
                 continue
             value, unit = amount
             if event_times:
-                parsed = sorted(t for t in (parse_fhir_datetime(e) for e in event_times) if t is not None)
+                parsed = sorted(m for m in (parse_fhir_datetime(e) for e in event_times) if m is not None)
                 if parsed:
-                    for t in parsed:
-                        events.append((offset + (t - parsed[0]).total_seconds() / 3600.0, value, unit))
+                    for moment in parsed:
+                        events.append((offset + (moment - parsed[0]).total_seconds() / 3600.0, value, unit))
                     group_end = max(group_end, offset + (parsed[-1] - parsed[0]).total_seconds() / 3600.0)
                     continue
             if per_day is None:
@@ -361,12 +362,12 @@ def read_totals(dosages: Iterable[Any], product: Product | None,
                 return Totals(readings=tuple(readings) + ("a frequency that cannot be read",), upper_bound=upper)
             interval = 24.0 / per_day
             n = 0
-            t = offset
+            hour = offset
             limit = offset + bound if bound is not None else float("inf")
-            while t < offset + _HORIZON_H and t < limit and (count is None or n < count) and n < _MAX_EVENTS:
-                events.append((t, value, unit))
+            while hour < offset + _HORIZON_H and hour < limit and (count is None or n < count) and n < _MAX_EVENTS:
+                events.append((hour, value, unit))
                 n += 1
-                t += interval
+                hour += interval
             line_end = limit if bound is not None else (offset + n * interval if count else float("inf"))
             group_end = max(group_end, line_end)
         offset = group_end
@@ -386,11 +387,11 @@ def read_totals(dosages: Iterable[Any], product: Product | None,
             return Totals(readings=tuple(readings), upper_bound=upper)
         converted_events.append((t, c))
     converted_infusions = []
-    for start, end, per_hour, u in infusions:
+    for begin, finish, per_hour, u in infusions:
         c = convert(per_hour, u)
         if c is None:
             return Totals(readings=tuple(readings), upper_bound=upper)
-        converted_infusions.append((start, end, c))
+        converted_infusions.append((begin, finish, c))
     starts = sorted({0.0} | {t for t, _a in converted_events if t < 48.0} | {s for s, *_r in converted_infusions})
 
     def window(start: float, hours: float) -> float:
@@ -538,7 +539,7 @@ class DraftOrder:
     def parenteral_magnesium(self) -> str | None:
         """Magnesium sulfate or chloride given IV or IM."""
         salt = self._principal("magnesium")
-        if salt in drugs.PARENTERAL_MAGNESIUM and self.parenteral and not self.product.multi:
+        if salt in drugs.PARENTERAL_MAGNESIUM and self.parenteral and self.product is not None and not self.product.multi:
             return salt
         return None
 
@@ -546,7 +547,7 @@ class DraftOrder:
     def oral_magnesium(self) -> str | None:
         """An oral magnesium salt, laxative or antacid (combinations such as aluminium/magnesium hydroxide too)."""
         salt = self._principal("magnesium")
-        if salt is None:
+        if salt is None or self.product is None:
             return None
         if self.given_orally:
             return salt
@@ -582,7 +583,7 @@ class DraftOrder:
     @property
     def oral_baclofen(self) -> bool:
         """Baclofen by mouth or tube (intrathecal baclofen is not)."""
-        if self.ingredient() != "baclofen" or self.route == "intrathecal":
+        if self.product is None or self.ingredient() != "baclofen" or self.route == "intrathecal":
             return False
         if self.route is None:
             return not self.product.intrathecal
@@ -595,11 +596,11 @@ class DraftOrder:
     @property
     def hypertonic_saline(self) -> bool:
         """Sodium chloride 23.4 % (23.4-23.5 %, 234 mg/mL, 4 mEq/mL); never 0.9 %, 3 % or 14.6 %."""
-        if self.ingredient() != "sodium chloride":
+        if self.product is None or self.ingredient() != "sodium chloride":
             return False
         strength = self.product.strength
         if strength is not None and strength.per == "mL" and strength.unit == "mEq":
-            return abs(strength.amount - 4.0) < 0.05
+            return bool(abs(strength.amount - 4.0) < 0.05)
         conc = self.product.concentration_mg_ml
         return conc is not None and 233.0 <= conc <= 236.0
 
@@ -663,11 +664,11 @@ def read_draft_orders(bundle: Any, parse: Parse, notes: list[str] | None = None)
     """Every live MedicationRequest in the draftOrders Bundle, entry by entry; a bad entry is skipped."""
     if not isinstance(bundle, dict):
         return []
-    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
-    raws: list[tuple[int, dict, str]] = []
+    entries: list[Any] = bundle["entry"] if isinstance(bundle.get("entry"), list) else []
+    raws: list[tuple[int, dict[str, Any], str]] = []
     for index, entry in enumerate(entries):
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-            full_url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else ""
+            full_url: str = entry["fullUrl"] if isinstance(entry.get("fullUrl"), str) else ""
             raws.append((index, entry["resource"], full_url))
     medications: dict[str, Any] = {}
     for _index, raw, full_url in raws:
@@ -727,7 +728,7 @@ def _resolve_medication(model: Any, medications: dict[str, Any]) -> Any:
     return None
 
 
-def _safe_parse(parse: Parse, raw: dict, rtype: str) -> Any:
+def _safe_parse(parse: Parse, raw: dict[str, Any], rtype: str) -> Any:
     try:
         return parse(raw, rtype)
     except Exception:  # noqa: BLE001 - the lenient parser should not raise; if it does, skip the entry

@@ -10,8 +10,9 @@ the snapshot.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Mapping
 
-from . import ORDER_HOOKS, Finding, RuleContext, Threshold, order_lab, rule
+from . import ORDER_HOOKS, Finding, RuleContext, SuggestionSpec, Threshold, order_lab, rule
 from .order_support import (ACUTE_THRESHOLDS, INDICATOR_RANK, LabView, checked, lab_view, modality,
                             order_values, remove_order)
 
@@ -47,7 +48,8 @@ def potassium_supplement(ctx: RuleContext) -> list[Finding]:
     return out
 
 
-def _potassium_tier(k: LabView, kind: str, p) -> tuple[str | None, str | None, list]:
+def _potassium_tier(k: LabView, kind: str, p: Mapping[str, float]
+                    ) -> tuple[str | None, str | None, list[SuggestionSpec]]:
     """(variant, indicator, suggestions) for a K-salt order, or (None, ...) for no card."""
     if k.result is None:
         return "missing", "warning", [order_lab("k")]
