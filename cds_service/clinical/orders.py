@@ -173,16 +173,22 @@ def _per_day(timing: Any) -> tuple[float | None, bool]:
     return None, False
 
 
+def _dose_of(dr: Any, product: Product | None) -> tuple[tuple[float, str] | None, bool]:
+    """(amount, upper bound?) of one doseAndRate: its doseQuantity, or the high end of its doseRange."""
+    if dr.doseQuantity is not None:
+        return _quantity_amount(dr.doseQuantity, product), False
+    if dr.doseRange is not None and dr.doseRange.high is not None:
+        amount = _quantity_amount(dr.doseRange.high, product)
+        return amount, amount is not None
+    return None, False
+
+
 def _one_dosage(dosage: Any, product: Product | None) -> tuple[tuple[float, str] | None, float | None, bool]:
     """(single amount, per day, upper bound) of one Dosage."""
     amount = None
     upper = False
     for dr in getattr(dosage, "doseAndRate", None) or []:
-        if dr.doseQuantity is not None:
-            amount = _quantity_amount(dr.doseQuantity, product)
-        elif dr.doseRange is not None and dr.doseRange.high is not None:
-            amount = _quantity_amount(dr.doseRange.high, product)
-            upper = amount is not None
+        amount, upper = _dose_of(dr, product)
         if amount is not None:
             break
     per_day, per_day_upper = _per_day(getattr(dosage, "timing", None))
@@ -308,11 +314,8 @@ def read_totals(dosages: Iterable[Any], product: Product | None,
         for dosage in groups[key]:
             amount, rate, line_upper = None, None, False
             for dr in getattr(dosage, "doseAndRate", None) or []:
-                if dr.doseQuantity is not None:
-                    amount = _quantity_amount(dr.doseQuantity, product)
-                elif dr.doseRange is not None and dr.doseRange.high is not None:
-                    amount = _quantity_amount(dr.doseRange.high, product)
-                    line_upper = amount is not None
+                if amount is None:
+                    amount, line_upper = _dose_of(dr, product)
                 rate = rate or _rate_per_hour(dr)
             timing = getattr(dosage, "timing", None)
             repeat = getattr(timing, "repeat", None) if timing is not None else None
