@@ -231,16 +231,18 @@ def aluminum_containing_drug(ctx: RuleContext) -> list[Finding]:
     p = ctx.params
     al = lab_view(ctx, "aluminum", within=timedelta(days=p["al_lookback"]))
     orders = checked(ctx)
-    citrates = [o for o in (ctx.snapshot.draft_orders or []) if o.citrate]
+    # citrate salts among the draft orders and the active medications (KDOQI 2003: never together)
+    citrates = [o for o in [*(ctx.snapshot.draft_orders or []), *(ctx.snapshot.medications or [])]
+                if o.citrate]
     out = []
     for order in orders:
         drug = order.aluminium
         if drug is None:
             continue
-        others = [o.label(40) for o in citrates if o is not order]
+        others = list(dict.fromkeys(o.label(40) for o in citrates if o is not order))
         values = {**order_values(order), **al.values(ctx.snapshot, "al", f"no serum aluminium in the last {p['al_lookback']:.0f} days"),
                   "drug": "sucralfate" if drug == "sucralfate" else "aluminium hydroxide",
-                  "citrate": (f" The draft orders also include a citrate salt ({'; '.join(others)}): do not give "
+                  "citrate": (f" This patient's orders include a citrate salt ({'; '.join(others)}): do not give "
                               f"them together." if others else "")}
         out.append(Finding(values=values, suggestions=[order_lab("aluminum")] if al.result is None else [],
                            order_ref=order.reference))
