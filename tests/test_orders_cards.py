@@ -60,7 +60,7 @@ def test_thresholds_live_in_the_card_files(library):
     assert library.files["potassium-supplement"].thresholds == {"k_critical": 6.0, "k_high": 5.0, "k_low": 3.5,
                                                                 "k_recent": 7, **acute}
     assert library.files["magnesium-co-management"].thresholds == {
-        "mg_low": 0.70, "k_low": 3.5, "k_early_post_low": 3.0, "ica_low": 1.12, "k_hyperkalaemia": 6.0, "mg_lookback": 45}
+        "mg_low": 0.70, "k_low": 3.5, "k_early_post_low": 3.0, "ica_low": 1.12, "k_hyperkalemia": 6.0, "mg_lookback": 45}
     assert library.files["parenteral-magnesium"].thresholds == {"mg_high": 1.50, "mg_low": 0.70, "max_48h": 20,
                                                                 "max_24h": 8, "mg_recent": 7, **acute}
     assert library.files["oral-magnesium"].thresholds == {"mg_high": 1.50, "mg_recent": 7, **acute}
@@ -77,10 +77,17 @@ def test_replaced_rules_are_gone():
 
 @pytest.mark.parametrize("rule_id", ORDER_RULES)
 def test_wording_follows_the_policy(library, rule_id):
-    """No 'never give IV magnesium', no 'check Mg first', no search pages, primary sources only."""
+    """No 'never give IV magnesium', no 'check Mg first', the cards' one spelling (US), no internal words,
+    no search pages, primary sources only."""
+    from test_clinical_cards import BRITISH, INTERNAL
+
     data = library.files[rule_id].data
-    text = " ".join(t for _w, t in library.files[rule_id].text_blocks()).lower()
+    labels = [data["title"], data["source"]["label"], *(link["label"] for link in data.get("links") or []),
+              *(r["display"] for r in data.get("overrideReasons") or [])]
+    text = " ".join([*(t for _w, t in library.files[rule_id].text_blocks()), *labels]).lower()
     assert "never give iv magnesium" not in text and "mg first" not in text and "magnesium first" not in text
+    assert not [word for word in BRITISH if word in text], rule_id
+    assert not [word for word in INTERNAL if word in text], rule_id
     for url in [data["source"]["url"]] + [link["url"] for link in data.get("links") or []]:
         assert url.startswith("https://") and "search" not in url and "?term=" not in url and "query=" not in url
         assert any(host in url for host in ("dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=", "doi.org/",

@@ -1,5 +1,5 @@
 """What a draft order is, in the order rules' terms: route, K salt, parenteral or oral Mg, 24/48 h totals,
-aluminium, quinine/quinidine, oral baclofen, gabapentin maintenance dose, 23.4 % NaCl volume and route."""
+aluminum, quinine/quinidine, oral baclofen, gabapentin maintenance dose, 23.4 % NaCl volume and route."""
 from __future__ import annotations
 
 import copy
@@ -188,7 +188,7 @@ def test_calcium_replacement_is_never_a_phosphate_binder(medication, replacement
     assert one(med_request("ca", medication)).calcium_replacement == replacement
 
 
-# ---------------------------------------------------------------- aluminium, quinine, baclofen
+# ---------------------------------------------------------------- aluminum, quinine, baclofen
 
 @pytest.mark.parametrize("medication,route,drug", [
     (text_med("Aluminum hydroxide 640 mg capsule"), ORAL_ROUTE, "aluminum hydroxide"),
@@ -197,8 +197,8 @@ def test_calcium_replacement_is_never_a_phosphate_binder(medication, replacement
     (text_med("Aluminum chloride 20% solution"), {"text": "topical"}, None),
     (text_med("Sevelamer carbonate 800 mg tablet"), ORAL_ROUTE, None),
 ])
-def test_aluminium_orders(medication, route, drug):
-    assert one(med_request("al", medication, route=route)).aluminium == drug
+def test_aluminum_orders(medication, route, drug):
+    assert one(med_request("al", medication, route=route)).aluminum == drug
 
 
 @pytest.mark.parametrize("medication,kind", [
@@ -253,7 +253,7 @@ def _line(mg, freq=None, period=None, unit="d", text=None):
 
 
 def test_gabapentin_maintenance_excludes_the_post_dialysis_supplement():
-    order = _gaba([_line(300, 1, 1, "d"), _line(350, 3, 1, "wk", text="350 mg after each haemodialysis session")])
+    order = _gaba([_line(300, 1, 1, "d"), _line(350, 3, 1, "wk", text="350 mg after each hemodialysis session")])
     assert order.maintenance.daily == pytest.approx(300)
     assert order.after_dialysis.single == 350
     assert order.dose.daily == pytest.approx(300 + 150)  # the whole order still adds up

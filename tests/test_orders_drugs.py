@@ -149,7 +149,7 @@ def test_medication_with_several_ingredients_is_never_a_single_drug():
     antacid = classify([], "antacid", ingredient_count=2,
                        ingredient_texts=("aluminum hydroxide", "magnesium hydroxide"))
     assert antacid.product.principal("magnesium") == "magnesium hydroxide"
-    assert antacid.product.principal("aluminium") == "aluminum hydroxide"
+    assert antacid.product.principal("aluminum") == "aluminum hydroxide"
 
 
 # ---------------------------------------------------------------- which products count (policy section 5)
@@ -226,20 +226,20 @@ def test_supplements_and_fluids_are_not_magnesium(text):
 
 @pytest.mark.parametrize("text,drug", [
     ("Aluminum hydroxide 640 mg capsule", "aluminum hydroxide"),
-    ("Aluminium hydroxide 500 mg tablet", "aluminum hydroxide"),
+    ("Aluminum hydroxide 500 mg tablet", "aluminum hydroxide"),
     ("AlternaGel 600 mg/5 mL", "aluminum hydroxide"),
     ("Maalox suspension 30 mL", "aluminum hydroxide"),
     ("Sucralfate 1 g tablet", "sucralfate"),
     ("Carafate 1 g/10 mL suspension", "sucralfate"),
 ])
-def test_aluminium_drugs(text, drug):
-    assert from_text(text).principal("aluminium") == drug
+def test_aluminum_drugs(text, drug):
+    assert from_text(text).principal("aluminum") == drug
 
 
 @pytest.mark.parametrize("text", ["Sevelamer carbonate 800 mg", "Calcium acetate 667 mg", "Lanthanum 1000 mg chewable"])
-def test_other_phosphate_binders_are_not_aluminium(text):
+def test_other_phosphate_binders_are_not_aluminum(text):
     product = from_text(text)
-    assert product.principal("aluminium") is None and product.single in drugs.PHOSPHATE_BINDERS
+    assert product.principal("aluminum") is None and product.single in drugs.PHOSPHATE_BINDERS
 
 
 def test_magnesium_sulfate_equivalents():
@@ -261,13 +261,13 @@ def test_principal_ingredient_properties(names):
     if product is None:
         return
     for group, members in (("magnesium", drugs.MAGNESIUM_SALTS), ("potassium", drugs.POTASSIUM_SALTS),
-                           ("aluminium", drugs.ALUMINIUM_DRUGS)):
+                           ("aluminum", drugs.ALUMINUM_DRUGS)):
         found = product.principal(group)
         if found is not None:
             assert found in members and found in product.ingredients
             assert not product.decoy_fluid and not product.supplement
             assert "unknown" not in product.ingredients
     if any(n in ("zinc", "vitamin D") for n in names):
-        assert all(product.principal(g) is None for g in ("magnesium", "potassium", "aluminium"))
+        assert all(product.principal(g) is None for g in ("magnesium", "potassium", "aluminum"))
     if "unknown herb" in names:
-        assert all(product.principal(g) is None for g in ("magnesium", "potassium", "aluminium"))
+        assert all(product.principal(g) is None for g in ("magnesium", "potassium", "aluminum"))

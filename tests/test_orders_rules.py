@@ -210,7 +210,7 @@ def test_co_management_calcium_replacement_with_low_ica(client):
     assert "calcium" in card["summary"]
 
 
-def test_calcium_for_hyperkalaemia_is_not_co_management(client):
+def test_calcium_for_hyperkalemia_is_not_co_management(client):
     pt = patient(labs={"ica": (1.05, 2), "mg": (0.55, 2), "k": (6.8, 2)})
     assert sign(client, pt, med_request("ca", CA_IV, route=IV_ROUTE, dose=(1, "g"))) == []
 
@@ -324,7 +324,7 @@ def test_multivitamins_with_mg_are_not_oral_magnesium(client, medication):
 
 # ---------------------------------------------------------------- aluminum-containing-drug
 
-def test_aluminium_drug_warning_names_citrate_and_orders_al(client):
+def test_aluminum_drug_warning_names_citrate_and_orders_al(client):
     al = med_request("al", {"text": "Aluminum hydroxide 640 mg capsule"}, route=ORAL_ROUTE)
     citrate = med_request("cit", {"text": "Potassium citrate ER 10 mEq tablet"}, route=ORAL_ROUTE)
     cards = sign(client, patient(labs={"k": (4.2, 4)}), al, citrate)
@@ -334,13 +334,13 @@ def test_aluminium_drug_warning_names_citrate_and_orders_al(client):
     assert lab_orders(with_level) == [] and "12 µg/L" in with_level["detail"]
 
 
-def test_maalox_is_both_magnesium_and_aluminium(client):
+def test_maalox_is_both_magnesium_and_aluminum(client):
     cards = sign(client, patient(labs={"mg": (0.9, 4)}), med_request("mx", {"text": "Maalox suspension 30 mL"},
                                                                        route=ORAL_ROUTE))
     assert sorted(topic(c) for c in cards) == ["aluminum-containing-drug", "oral-magnesium"]
 
 
-def test_sucralfate_is_an_aluminium_drug(client):
+def test_sucralfate_is_an_aluminum_drug(client):
     card = only(sign(client, patient(), med_request("s", {"text": "Sucralfate 1 g tablet"})), "aluminum-containing-drug")
     assert "sucralfate" in card["detail"]
 
@@ -407,7 +407,7 @@ def test_gabapentin_post_hd_supplement_is_not_maintenance(client):
     order["dosageInstruction"] = [
         {"doseAndRate": [{"doseQuantity": {"value": 300, "unit": "mg"}}],
          "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}},
-        {"text": "350 mg after each haemodialysis session", "doseAndRate": [{"doseQuantity": {"value": 350, "unit": "mg"}}],
+        {"text": "350 mg after each hemodialysis session", "doseAndRate": [{"doseQuantity": {"value": 350, "unit": "mg"}}],
          "timing": {"repeat": {"frequency": 3, "period": 1, "periodUnit": "wk"}}}]
     assert sign(client, patient(), order) == []
 

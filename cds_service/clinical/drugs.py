@@ -12,7 +12,7 @@ What counts as a drug of interest (clinical policy section 5):
 - Vitamin and multi-mineral supplements are never matched (``Product.supplement``): there Mg, K or
   Ca is not the principal active ingredient.
 - An ingredient is *principal* (``principal()``) when it is the only one, or when every other
-  ingredient is a known partner of it: antacid and laxative combinations (aluminium/magnesium
+  ingredient is a known partner of it: antacid and laxative combinations (aluminum/magnesium
   hydroxide with or without simethicone, calcium carbonate/magnesium hydroxide, magnesium bowel
   preparations) and potassium salts mixed with other potassium salts or citric acid. A diluent
   named after "in" ("magnesium sulfate 2 g in 50 mL dextrose 5%") is not an ingredient, except that
@@ -44,9 +44,9 @@ POTASSIUM_REPLACEMENT = POTASSIUM_SALTS  # kept for callers that name the older 
 CALCIUM_REPLACEMENT = frozenset({"calcium gluconate", "calcium chloride"})
 PHOSPHATE_BINDERS = frozenset({"calcium carbonate", "calcium acetate", "sevelamer", "lanthanum carbonate",
                                "ferric citrate", "sucroferric oxyhydroxide"})  # never calcium replacement
-ALUMINIUM_DRUGS = frozenset({"aluminum hydroxide", "aluminum carbonate", "sucralfate"})
+ALUMINUM_DRUGS = frozenset({"aluminum hydroxide", "aluminum carbonate", "sucralfate"})
 QUININE_LIKE = frozenset({"quinine", "quinidine"})
-# Citrate salts (KDOQI 2003: patients taking aluminium should not receive citrate salts at the same time).
+# Citrate salts (KDOQI 2003: patients taking aluminum should not receive citrate salts at the same time).
 CITRATE_SALTS = frozenset({"potassium citrate", "sodium citrate", "calcium citrate", "magnesium citrate",
                            "ferric citrate", "citric acid"})
 
@@ -57,10 +57,10 @@ _PARTNERS: dict[str, frozenset[str]] = {
     "magnesium": _ANTACID_PARTNERS | MAGNESIUM_SALTS | {"citric acid", "sodium picosulfate", "sodium sulfate",
                                                         "potassium sulfate"},
     "potassium": POTASSIUM_SALTS | {"citric acid", "sodium citrate", "sodium phosphate"},
-    "aluminium": _ANTACID_PARTNERS | MAGNESIUM_SALTS,
+    "aluminum": _ANTACID_PARTNERS | MAGNESIUM_SALTS,
 }
 _GROUPS: dict[str, frozenset[str]] = {"magnesium": MAGNESIUM_SALTS, "potassium": POTASSIUM_SALTS,
-                                      "aluminium": ALUMINIUM_DRUGS}
+                                      "aluminum": ALUMINUM_DRUGS}
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Product:
         return None
 
     def principal(self, group: str) -> str | None:
-        """The ingredient of ``group`` ("magnesium", "potassium", "aluminium") that is a principal active
+        """The ingredient of ``group`` ("magnesium", "potassium", "aluminum") that is a principal active
         ingredient of this product, or None (fluids, supplements, and combinations with a non-partner)."""
         if self.decoy_fluid or self.supplement:
             return None

@@ -6,10 +6,10 @@ it finds the medication (``medicationCodeableConcept``, or ``medicationReference
 contained Medication or to a Medication elsewhere in the Bundle), classifies it with
 ``clinical.drugs``, and reads the route and dose from ``dosageInstruction``: the single and daily
 dose, the largest total in any 24 h and 48 h (dose, frequency, count, bounds, infusion rate), the
-volume per dose, and which dosage lines are a supplement after each haemodialysis session.
+volume per dose, and which dosage lines are a supplement after each hemodialysis session.
 
 ``DraftOrder`` then answers the questions the rules ask in clinical terms (``potassium_salt``,
-``parenteral_magnesium``, ``oral_magnesium``, ``aluminium``, ``oral_baclofen``, ...), so a rule never
+``parenteral_magnesium``, ``oral_magnesium``, ``aluminum``, ``oral_baclofen``, ...), so a rule never
 re-derives what an order is.
 """
 from __future__ import annotations
@@ -433,7 +433,7 @@ def _dosage_texts(dosage: Any) -> list[str]:
 
 
 def after_dialysis(dosage: Any) -> bool:
-    """True when a dosage line says it is given after each haemodialysis session (the label's supplement)."""
+    """True when a dosage line says it is given after each hemodialysis session (the label's supplement)."""
     return any(_AFTER_DIALYSIS.search(t) for t in _dosage_texts(dosage))
 
 
@@ -548,7 +548,7 @@ class DraftOrder:
 
     @property
     def oral_magnesium(self) -> str | None:
-        """An oral magnesium salt, laxative or antacid (combinations such as aluminium/magnesium hydroxide too)."""
+        """An oral magnesium salt, laxative or antacid (combinations such as aluminum/magnesium hydroxide too)."""
         salt = self._principal("magnesium")
         if salt is None or self.product is None:
             return None
@@ -568,9 +568,9 @@ class DraftOrder:
         return product.single if product.single in drugs.CALCIUM_REPLACEMENT else None
 
     @property
-    def aluminium(self) -> str | None:
-        """Aluminium hydroxide (binder or antacid, alone or with magnesium) or sucralfate."""
-        drug = self._principal("aluminium")
+    def aluminum(self) -> str | None:
+        """Aluminum hydroxide (binder or antacid, alone or with magnesium) or sucralfate."""
+        drug = self._principal("aluminum")
         return None if drug is None or self.route == "topical" else drug
 
     @property

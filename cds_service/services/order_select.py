@@ -10,7 +10,7 @@ SERVICE = CdsService(
     title="Dialysis medication safety (order select)",
     description=(
         "For patients on dialysis: checks potassium supplements against the potassium level, magnesium "
-        "co-management, IV/IM and oral magnesium (level, dose, modality), aluminium-containing drugs, "
+        "co-management, IV/IM and oral magnesium (level, dose, modality), aluminum-containing drugs, "
         "quinine, baclofen, gabapentin dose and 23.4% sodium chloride, on the orders being selected."
     ),
     prefetch=PREFETCH,

@@ -10,7 +10,7 @@ SERVICE = CdsService(
     title="Dialysis medication safety (order sign)",
     description=(
         "For patients on dialysis: before signing, checks potassium supplements against the potassium level, "
-        "magnesium co-management, IV/IM and oral magnesium (level, dose, modality), aluminium-containing "
+        "magnesium co-management, IV/IM and oral magnesium (level, dose, modality), aluminum-containing "
         "drugs, quinine, baclofen, gabapentin dose and 23.4% sodium chloride."
     ),
     prefetch=PREFETCH,

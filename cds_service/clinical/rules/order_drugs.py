@@ -96,7 +96,7 @@ def hypertonic_saline(ctx: RuleContext) -> list[Finding]:
         volume = order.volume_ml
         problems = []
         if not in_session:
-            problems.append("no haemodialysis session is in progress")
+            problems.append("no hemodialysis session is in progress")
         if order.peripheral:
             problems.append("a peripheral vein is stated")
         elif order.route not in ("intravenous", "dialysis-circuit"):

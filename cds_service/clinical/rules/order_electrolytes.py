@@ -58,7 +58,7 @@ def _potassium_tier(k: LabView, kind: str, p: Mapping[str, float]
         if critical and k.acute_ok:
             return "critical", "critical", []
         if not k.current:
-            return "high-superseded", "warning", [order_lab("k")]  # recheck: dialysed since
+            return "high-superseded", "warning", [order_lab("k")]  # recheck: dialyzed since
         return "high", "warning", []
     if kind == "PD":
         return None, None, []  # PD with K below the warning level: oral KCl is often right (Pichitporn 2022)
@@ -78,7 +78,7 @@ CO_MANAGEMENT = {
     "k_low": Threshold("mmol/L", low=3.0, high=4.0),
     "k_early_post_low": Threshold("mmol/L", low=2.5, high=3.5),
     "ica_low": Threshold("mmol/L", low=0.9, high=1.3),
-    "k_hyperkalaemia": Threshold("mmol/L", low=5.5, high=7.0),  # calcium given at this K is for the heart, not a deficit
+    "k_hyperkalemia": Threshold("mmol/L", low=5.5, high=7.0),  # calcium given at this K is for the heart, not a deficit
     "mg_lookback": Threshold("d", low=7, high=90),
 }
 
@@ -100,8 +100,8 @@ def magnesium_co_management(ctx: RuleContext) -> list[Finding]:
             low = k.below(p["k_low"]) and ((k.current and not k.early_post)
                                            or (k.early_post and k.below(p["k_early_post_low"])))
         elif order.calcium_replacement:
-            if k.result is not None and k.at_or_above(p["k_hyperkalaemia"]):
-                continue  # IV calcium for hyperkalaemia protects the heart; not a calcium deficit
+            if k.result is not None and k.at_or_above(p["k_hyperkalemia"]):
+                continue  # IV calcium for hyperkalemia protects the heart; not a calcium deficit
             deficit, value, name = "calcium", ica, "Ionized calcium"
             low = ica.result is not None and ica.below(p["ica_low"]) and ica.current
         else:
@@ -223,9 +223,9 @@ def oral_magnesium(ctx: RuleContext) -> list[Finding]:
     return out
 
 
-# ---------------------------------------------------------------- aluminium-containing drugs
+# ---------------------------------------------------------------- aluminum-containing drugs
 
-@rule("aluminum-containing-drug", hooks=ORDER_HOOKS, label="aluminium-containing drug",
+@rule("aluminum-containing-drug", hooks=ORDER_HOOKS, label="aluminum-containing drug",
       thresholds={"al_lookback": Threshold("d", low=90, high=730)})
 def aluminum_containing_drug(ctx: RuleContext) -> list[Finding]:
     p = ctx.params
@@ -236,12 +236,12 @@ def aluminum_containing_drug(ctx: RuleContext) -> list[Finding]:
                 if o.citrate]
     out = []
     for order in orders:
-        drug = order.aluminium
+        drug = order.aluminum
         if drug is None:
             continue
         others = list(dict.fromkeys(o.label(40) for o in citrates if o is not order))
-        values = {**order_values(order), **al.values(ctx.snapshot, "al", f"no serum aluminium in the last {p['al_lookback']:.0f} days"),
-                  "drug": "sucralfate" if drug == "sucralfate" else "aluminium hydroxide",
+        values = {**order_values(order), **al.values(ctx.snapshot, "al", f"no serum aluminum in the last {p['al_lookback']:.0f} days"),
+                  "drug": "sucralfate" if drug == "sucralfate" else "aluminum hydroxide",
                   "citrate": (f" This patient's orders include a citrate salt ({'; '.join(others)}): do not give "
                               f"them together." if others else "")}
         out.append(Finding(values=values, suggestions=[order_lab("aluminum")] if al.result is None else [],
