@@ -40,7 +40,7 @@ def test_rendered_card_is_valid_and_cites_its_source():
     assert card["summary"] == "Value 0.5 mmol/L is low"
     assert card["source"] == {"label": "A reference", "url": "https://example.org/ref",
                               "topic": {"system": "https://cds.dialysis-cramps.example/rules",
-                                        "code": "example-rule", "display": "Example"}}
+                                        "code": "ExampleRule", "display": "Example"}}
     assert "suggestions" not in card and "selectionBehavior" not in card
 
 

@@ -32,7 +32,7 @@ def test_feedback_is_stored_and_linked_to_the_rule(make_app):
     from cds_service.hooks.feedback import issued_cards
     with store.engine.connect() as conn:
         rule = conn.execute(select(issued_cards.c.rule_id).where(issued_cards.c.card_uuid == card["uuid"])).scalar()
-    assert rule == "hypomagnesemia"
+    assert rule == "electrolyte-review"
 
 
 def test_invalid_feedback_is_400_and_nothing_is_stored(make_app):

@@ -52,9 +52,9 @@ def test_scenario_cards_are_those_of_the_real_endpoint(make_app):
         PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg")))).get_json()
     low_mg = page["patient-view/dx-low-mg"]
     assert summaries(low_mg) == [c["summary"] for c in answer["cards"]] != []
-    card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
-    assert 'data-indicator="warning"' in low_mg and 'data-topic="hypomagnesemia"' in low_mg
-    assert "<strong>Latest serum magnesium: 0.53 mmol/L (1.30 mg/dL)</strong>" in low_mg  # markdown rendered
+    card_file = yaml.safe_load((REPO / "cards" / "electrolyte-review.yaml").read_text())
+    assert 'data-indicator="warning"' in low_mg and 'data-topic="ElectrolyteReview"' in low_mg
+    assert "<strong>low</strong>" in low_mg and "<table>" in low_mg  # markdown rendered
     assert f'href="{card_file["source"]["url"]}"' in low_mg
     for reason in card_file["overrideReasons"]:
         assert f'<option value="{reason["code"]}">{reason["display"]}</option>' in low_mg
@@ -67,12 +67,12 @@ def test_scenario_cards_are_those_of_the_real_endpoint(make_app):
 def test_page_follows_the_card_files(make_app, tmp_path):
     cards = tmp_path / "cards"
     shutil.copytree(REPO / "cards", cards)
-    path = cards / "hypomagnesemia.yaml"
-    path.write_text(path.read_text().replace('summary: "Low magnesium {mg} on dialysis: check and correct Mg first"',
-                                             'summary: "Edited: magnesium {mg} is low"'))
+    path = cards / "electrolyte-review.yaml"
+    path.write_text(path.read_text().replace('summary: "{problems} on dialysis: {action}"',
+                                             'summary: "Edited: {problems}"'))
     page = sections(make_app(CDS_PREVIEW="true", CDS_CARDS_DIR=str(cards)).test_client().get("/preview")
                     .get_data(as_text=True))
-    assert summaries(page["patient-view/dx-low-mg"])[0] == "Edited: magnesium 0.53 mmol/L (1.30 mg/dL) is low"
+    assert summaries(page["patient-view/dx-low-mg"])[0] == "Edited: Low Mg 0.53 mmol/L"
 
 
 def test_page_follows_the_fixtures(make_app, tmp_path, monkeypatch):
@@ -91,7 +91,7 @@ def test_page_follows_the_fixtures(make_app, tmp_path, monkeypatch):
     page = sections(make_app(CDS_PREVIEW="true").test_client().get("/preview").get_data(as_text=True))
     assert list(page) == ["patient-view/dx-lower-mg"]
     assert summaries(page["patient-view/dx-lower-mg"])[0] == (
-        "Low magnesium 0.41 mmol/L (1.00 mg/dL) on dialysis: check and correct Mg first")
+        "Low Mg 0.41 mmol/L on dialysis: replace Mg and find the cause")
 
 
 def test_preview_records_nothing(make_app):

@@ -235,10 +235,10 @@ def test_preview_page_draws_the_scenarios_cards_in_chromium(chromium, preview_se
     assert drawn_with_cards >= 1
 
     card = scenarios["patient-view/dx-low-mg"]["cards"][0]
-    card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
-    assert card["topic"] == "hypomagnesemia" and card["indicator"] == "warning"
+    card_file = yaml.safe_load((REPO / "cards" / "electrolyte-review.yaml").read_text())
+    assert card["topic"] == "ElectrolyteReview" and card["indicator"] == "warning"
     assert card["colour"] == "rgb(179, 107, 0)"  # the warning colour of the sidebar
-    assert "<strong>Latest serum magnesium:" in card["detailHtml"] and "<li>" in card["detailHtml"]
+    assert "<strong>low</strong>" in card["detailHtml"] and "<table>" in card["detailHtml"]
     assert card["source"] == card_file["source"]["url"]
     assert card["links"] == [link["url"] for link in card_file["links"]]
     assert card["reasons"] == [r["display"] for r in card_file["overrideReasons"]]
@@ -257,8 +257,8 @@ def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, p
                               "({topic: c.dataset.topic, indicator: c.dataset.indicator, "
                               "summary: c.querySelector('.card-summary').textContent}))")
     # dx-low-mg: low Mg drawn before a session that ended 2 h ago
-    assert [c["topic"] for c in cards] == ["hypomagnesemia", "post-dialysis-monitoring"]
-    assert cards[0]["summary"].startswith("Low magnesium 0.53 mmol/L")
+    assert [c["topic"] for c in cards] == ["ElectrolyteReview"]  # one consolidated card (v1: two)
+    assert cards[0]["summary"].startswith("Low Mg 0.53 mmol/L")
     assert chromium.evaluate("document.querySelector('#status').textContent").startswith("HTTP 200")
     shot = save_artifact("preview-request-box.png", chromium.screenshot("#try"))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -284,6 +284,6 @@ def test_edit_button_loads_a_scenario_request(chromium, preview_service):
                       ".click(); document.querySelector('#send').click(); true")
     chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
     topics = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => c.dataset.topic)")
-    assert topics == ["hypomagnesemia", "post-dialysis-monitoring"]
+    assert topics == ["ElectrolyteReview"]
     assert chromium.evaluate("document.querySelector('#service').value") == PV
 
