@@ -408,7 +408,7 @@ def order_scenarios() -> list[Scenario]:
     out = []
 
     s = Scenario("ord-hd-low-mg", "Moreau", "Claire", "female", "1958-03-14",
-                 "Order-hook patient: haemodialysis, session ended 20 h ago; current K 3.1, Mg 0.55 and "
+                 "Order-hook patient: hemodialysis, session ended 20 h ago; current K 3.1, Mg 0.55 and "
                  "ionized Ca 1.05 mmol/L drawn 4 h ago (after an earlier Mg 0.81)")
     s.on_dialysis(); s.usual_sessions(ago(hours=20))
     s.lab("mg", "2601-3", 0.81, ago(days=7, hours=2))
@@ -417,7 +417,7 @@ def order_scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("ord-hd-normal", "Lindqvist", "Per", "male", "1961-09-30",
-                 "Order-hook patient: haemodialysis, session ended 2 h ago; Mg 0.95 and ionized Ca 1.18 mmol/L "
+                 "Order-hook patient: hemodialysis, session ended 2 h ago; Mg 0.95 and ionized Ca 1.18 mmol/L "
                  "before it; K 3.2 mmol/L drawn 15 min after it (early post-dialysis: rebounds)")
     s.on_dialysis(); s.usual_sessions(ago(hours=2))
     s.lab("mg", "2601-3", 0.95, ago(hours=6, minutes=30)); s.lab("ica", "1995-0", 1.18, ago(hours=6, minutes=30))
@@ -426,7 +426,7 @@ def order_scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("ord-hd-no-labs", "Okafor", "Chidi", "male", "1966-05-02",
-                 "Order-hook patient: haemodialysis, no Mg or Ca result; last K 4.1 mmol/L 9 days ago")
+                 "Order-hook patient: hemodialysis, no Mg or Ca result; last K 4.1 mmol/L 9 days ago")
     s.on_dialysis(); s.usual_sessions(ago(hours=26))
     s.lab("k", "2823-3", 4.1, ago(days=9))
     out.append(s)

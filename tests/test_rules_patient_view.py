@@ -347,3 +347,13 @@ def test_severe_k_monitoring_is_continuous():
 def test_not_on_dialysis_gets_nothing_even_with_severe_values():
     assert fired([patient(), condition(ESRD, onset=ago(days=100)), condition(CRAMP, onset=ago(days=1)),
                   k(2.2), mg(0.3), ica(0.7)]) == []
+
+
+def test_pd_patient_below_2_5_gets_iv_first_then_oral():
+    """KCl label: below 2.5 mmol/L use IV instead of oral; the PD oral-KCl target applies once K is above it."""
+    [f] = only([patient(), condition(PD, onset=ago(days=300)), k(2.3, hours=6), mg(0.8, hours=6)],
+               "hypokalemia-severe")
+    assert "intravenously" in f.values["tier"] and "once K is 2.5 mmol/L or more" in f.values["modality_line"]
+    [f] = only([patient(), condition(PD, onset=ago(days=300)), k(2.8, hours=6), mg(0.8, hours=6)],
+               "hypokalemia-severe")
+    assert f.values["modality_line"].startswith("On peritoneal dialysis: oral potassium chloride")

@@ -90,7 +90,9 @@ def hypokalemia_severe(ctx: RuleContext) -> list[Finding]:
         "tier": tier,
         "mg_line": mg_line,
         "modality_line": _modality_line(
-            snap, "On peritoneal dialysis: oral potassium chloride titrated to K 4–5 mmol/L (Pichitporn 2022).",
+            snap, ("On peritoneal dialysis: once K is 2.5 mmol/L or more, oral potassium chloride titrated to K "
+                   "4–5 mmol/L (Pichitporn 2022)." if k.below(p["k_iv"]) else
+                   "On peritoneal dialysis: oral potassium chloride titrated to K 4–5 mmol/L (Pichitporn 2022)."),
             "On CRRT: use potassium-containing replacement and dialysate fluid.",
             "Review the dialysate K: 0–1 mmol/L baths carry a higher risk of sudden cardiac death."),
         "reason": "",
