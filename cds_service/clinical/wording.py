@@ -129,3 +129,10 @@ def class_text(timing: Timing) -> str:
     if timing.superseded:
         return f"{label}: superseded"
     return label
+
+
+def compact_value(result: LabResult) -> str:
+    """'< 0.50' / '3.2': the value in mmol/L without the unit, for summaries."""
+    decimals = _DECIMALS.get(result.analyte, 2)
+    prefix = f"{result.comparator} " if result.comparator else ""
+    return f"{prefix}{result.value:.{decimals}f}"

@@ -7,6 +7,7 @@ from ..medication_list import aluminium_sources
 from ..symptoms import neuro_signs_with_onset
 from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
+from .pv_common import named_sources
 
 
 @rule("aluminum-toxicity", hooks={PATIENT_VIEW}, needs={"aluminum"}, after={"ultrafiltration-rate"},
@@ -21,9 +22,9 @@ def aluminum_toxicity(ctx: RuleContext) -> list[Finding]:
     values = {
         "al": "no result",
         "al_when": "",
-        "sources": ("Aluminum sources on the active medication list: " + "; ".join(o.label(60) for o in sources[:3])
-                    + "." if sources else "No aluminum-containing drug is on the active medication list; check "
-                                          "antacids, sucralfate and the dialysate water."),
+        "sources": named_sources(sources, "Aluminum sources on the active medication list",
+                                 "No aluminum-containing drug is on the active medication list; check antacids, "
+                                 "sucralfate and the dialysate water."),
         "signs": "",
         "window": f"{p['result_window']:g} days",
     }

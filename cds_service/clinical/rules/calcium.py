@@ -6,8 +6,7 @@ from datetime import timedelta
 from ..symptoms import cramps, tetany
 from ..wording import ago_text, value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
-from .potassium import _recheck_reason
-from .pv_common import ACUTE, CRAMP_DAYS, MG_LOW, read
+from .pv_common import ACUTE, CRAMP_DAYS, MG_LOW, read, recheck_reason
 
 ICA_SEVERE = Threshold("mmol/L", low=0.60, high=1.00)
 ICA_SYMPTOMATIC = Threshold("mmol/L", low=0.80, high=1.12)
@@ -57,5 +56,5 @@ def hypocalcemia_severe(ctx: RuleContext) -> list[Finding]:
     }
     if ica.acute(snap.now):
         return [Finding(values=values, indicator="critical", suggestions=suggestions)]
-    values["reason"] = _recheck_reason(ica, snap)
+    values["reason"] = recheck_reason(ica)
     return [Finding(values=values, variant="recheck", suggestions=[order_lab("ica"), *suggestions])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..symptoms import heart_disease
-from ..wording import ago_text, value_text
+from ..wording import ago_text, compact_value, value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, rule
 from .pv_common import ACUTE, CRAMP_DAYS, ICA_LOW, K_LOW, MG_LOW, cramp_text, read
 
@@ -64,8 +64,7 @@ def dysrhythmia_risk(ctx: RuleContext) -> list[Finding]:
     return [Finding(values={
         "derangements": "; ".join(f"{names[r.analyte]} {value_text(r.result)}, {snap.when_text(r.result)}"
                                   for r in deranged),
-        "short": " and ".join(f"{names[r.analyte]} {r.result.value:.2f}".rstrip("0").rstrip(".")
-                              for r in deranged[:2]),
+        "short": " and ".join(f"{names[r.analyte]} {compact_value(r.result)}" for r in deranged[:2]) + " mmol/L",
         "substrate": "; ".join(substrate[:3]),
         "trigger": "a marked derangement" if marked else cramp,
         "monitoring": (f"Continuous ECG monitoring: {monitor[0]}." if monitor else

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from ..electrolytes import Reading
 from ..timing import ResultClass
-from ..wording import class_text, value_text
+from ..wording import class_text, compact_value, value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
 from .pv_common import ACUTE, CRAMP_DAYS, ICA_LOW, K_LOW, MG_LOW, cramp_text, read
 
@@ -28,13 +28,6 @@ OWN_CARD = {"k": "potassium", "ica": "ionized calcium", "mg": "magnesium"}
 def _own_card(ctx: RuleContext) -> set[str]:
     """Analytes that a severe-tier card already covers in this call."""
     return {a for a in ("k", "ica", "mg") if ctx.fired_tagged(f"analyte:{a}")}
-
-
-def _compact(result) -> str:
-    """'< 0.50' / '3.2': the value in mmol/L without the unit, for the summary."""
-    decimals = 1 if result.analyte == "k" else 2
-    prefix = f"{result.comparator} " if result.comparator else ""
-    return f"{prefix}{result.value:.{decimals}f}"
 
 
 def _flag(r: Reading, low: float, high: float) -> str | None:
@@ -156,7 +149,7 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
         actions.append("order " + ", ".join(SHORT[a] for a in PANEL if a in order_for))
 
     if low:
-        parts = [f"{SHORT[a]} {_compact(readings[a].result)}" for a in low]
+        parts = [f"{SHORT[a]} {compact_value(readings[a].result)}" for a in low]
         problems = "Low " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]) + " mmol/L"
     elif abnormal:
         problems = ", ".join(f"{SHORT[a]} {_flag(readings[a], *limits[a])}" for a in abnormal[:2])

@@ -4,8 +4,8 @@ from __future__ import annotations
 from ..medication_list import magnesium_sources
 from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
-from .potassium import _modality_line, _recheck_reason
-from .pv_common import ACUTE, MG_LOW, read  # noqa: F401  (MG_LOW: the order rules import it from here)
+from .potassium import _modality_line
+from .pv_common import ACUTE, MG_LOW, high_tiers, named_sources, read, recheck_reason  # noqa: F401 (MG_LOW: order rules)
 
 MG_SEVERE_LOW = Threshold("mmol/L", low=0.20, high=0.60)
 MG_HIGH = Threshold("mmol/L", low=1.2, high=3.0)
@@ -33,7 +33,7 @@ def hypomagnesemia_severe(ctx: RuleContext) -> list[Finding]:
     }
     if mg.acute(snap.now):
         return [Finding(values=values, indicator="critical")]
-    values["reason"] = _recheck_reason(mg, snap)
+    values["reason"] = recheck_reason(mg)
     return [Finding(values=values, variant="recheck", suggestions=[order_lab("mg")])]
 
 
@@ -45,20 +45,13 @@ def hypermagnesemia(ctx: RuleContext) -> list[Finding]:
     mg = read(ctx, "mg")
     if not mg.at_or_above(p["mg_high"]):
         return []
-    sources = magnesium_sources(snap.medications)
     values = {
         "mg": value_text(mg.result),
         "mg_when": snap.when_text(mg.result),
-        "mg_sources": ("Magnesium on the active medication list: " + "; ".join(o.label(60) for o in sources[:3])
-                       + ": stop it." if sources else
-                       "No magnesium product is on the active medication list; ask about laxatives and antacids."),
+        "mg_sources": named_sources(magnesium_sources(snap.medications), "Magnesium on the active medication list",
+                                    "No magnesium product is on the active medication list; ask about laxatives "
+                                    "and antacids.", tail=": stop it."),
         "reason": "",
     }
-    if mg.acute(snap.now):
-        if mg.at_or_above(p["mg_critical"]):
-            return [Finding(values=values, indicator="critical", variant="critical")]
-        return [Finding(values=values)]
-    if not mg.current or mg.at_or_above(p["mg_critical"]):
-        values["reason"] = _recheck_reason(mg, snap)
-        return [Finding(values=values, variant="recheck", suggestions=[order_lab("mg")])]
-    return [Finding(values=values)]  # current, past the acute window: the chronic advice stands
+    # a current Mg 2.0-2.9 past the acute window keeps the warning: its advice (stop Mg products) still stands
+    return high_tiers(ctx, mg, values, p["mg_critical"], "mg", old_current_is_warning=True)

@@ -9,21 +9,12 @@ from __future__ import annotations
 from ..medication_list import potassium_sources
 from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
-from .pv_common import ACUTE, MG_LOW, read
+from .pv_common import ACUTE, MG_LOW, high_tiers, named_sources, read, recheck_reason
 
 K_HIGH = Threshold("mmol/L", low=5.5, high=7.0)
 K_CRITICAL = Threshold("mmol/L", low=6.0, high=8.0)
 K_SEVERE_LOW = Threshold("mmol/L", low=2.0, high=3.5)
 K_IV = Threshold("mmol/L", low=1.5, high=3.0)
-
-
-def _recheck_reason(r, snapshot) -> str:
-    """Why a value is not acted on as it stands: dialyzed since, drawn during a session, or too old."""
-    if r.superseded:
-        return "dialyzed since"
-    if r.cls is not None and r.cls.value == "intradialytic":
-        return "drawn during a session"
-    return f"older than {r.acute_window.total_seconds() / 3600:g} h"
 
 
 def _modality_line(snapshot, pd_text: str, crrt_text: str, hd_text: str) -> str:
@@ -38,12 +29,11 @@ def hyperkalemia(ctx: RuleContext) -> list[Finding]:
     k = read(ctx, "k")
     if not k.at_or_above(p["k_high"]):
         return []
-    sources = potassium_sources(snap.medications)
     values = {
         "k": value_text(k.result),
         "k_when": snap.when_text(k.result),
-        "k_sources": ("Potassium on the active medication list: " + "; ".join(o.label(60) for o in sources[:3])
-                      + "." if sources else "No potassium supplement is on the active medication list."),
+        "k_sources": named_sources(potassium_sources(snap.medications), "Potassium on the active medication list",
+                                   "No potassium supplement is on the active medication list."),
         "modality_line": _modality_line(
             snap, "On peritoneal dialysis: review dietary K and binders; dialysis with urgent exchanges or HD "
                   "if K stays high.",
@@ -51,12 +41,7 @@ def hyperkalemia(ctx: RuleContext) -> list[Finding]:
             "Review dialysate K and bring the next session forward if needed."),
         "reason": "",
     }
-    if k.acute(snap.now):
-        if k.at_or_above(p["k_critical"]):
-            return [Finding(values=values, indicator="critical", variant="critical")]
-        return [Finding(values=values)]
-    values["reason"] = _recheck_reason(k, snap)
-    return [Finding(values=values, variant="recheck", suggestions=[order_lab("k")])]
+    return high_tiers(ctx, k, values, p["k_critical"], "k")
 
 
 @rule("hypokalemia-severe", hooks={PATIENT_VIEW}, needs={"labs"}, tags={"severe-tier", "analyte:k"},
@@ -101,5 +86,5 @@ def hypokalemia_severe(ctx: RuleContext) -> list[Finding]:
         return [Finding(values=values, variant="early-post", suggestions=[order_lab("k"), *suggestions])]
     if k.acute(snap.now):
         return [Finding(values=values, indicator="critical", suggestions=suggestions)]
-    values["reason"] = _recheck_reason(k, snap)
+    values["reason"] = recheck_reason(k)
     return [Finding(values=values, variant="recheck", suggestions=[order_lab("k"), *suggestions])]

@@ -7,7 +7,7 @@ from typing import Any
 from ..electrolytes import Reading, acute_window, reading
 from ..symptoms import cramps
 from ..wording import ago_text
-from . import RuleContext, Threshold
+from . import Finding, RuleContext, Threshold, order_lab
 
 # Plausible ranges catch typos in card files; the clinical values are in the card files.
 MG_LOW = Threshold("mmol/L", low=0.40, high=1.00)
@@ -46,3 +46,36 @@ def value_or(reading: Reading, snapshot: Any, missing: str) -> tuple[str, str]:
     from ..wording import value_text
 
     return value_text(reading.result), snapshot.when_text(reading.result)
+
+
+def named_sources(orders, lead: str, none: str, tail: str = ".") -> str:
+    """'<lead>: a; b; c<tail>' for up to three orders from the medication list, or ``none``."""
+    if not orders:
+        return none
+    return f"{lead}: " + "; ".join(o.label(60) for o in orders[:3]) + tail
+
+
+def recheck_reason(r: Reading) -> str:
+    """Why a value is not acted on as it stands: dialyzed since, drawn during a session, or too old."""
+    if r.superseded:
+        return "dialyzed since"
+    if r.cls is not None and r.cls.value == "intradialytic":
+        return "drawn during a session"
+    return f"older than {r.acute_window.total_seconds() / 3600:g} h"
+
+
+def high_tiers(ctx: RuleContext, r: Reading, values: dict, critical: float, analyte: str,
+               old_current_is_warning: bool = False) -> list[Finding]:
+    """Warning, critical at ``critical``, or a recheck warning with a lab order when the value is not acute.
+
+    ``old_current_is_warning``: a current value past the acute window below ``critical`` keeps the plain warning
+    (its advice is not time-critical); otherwise every non-acute value gets the recheck wording.
+    """
+    if r.acute(ctx.snapshot.now):
+        if r.at_or_above(critical):
+            return [Finding(values=values, indicator="critical", variant="critical")]
+        return [Finding(values=values)]
+    if old_current_is_warning and r.current and not r.at_or_above(critical):
+        return [Finding(values=values)]
+    values["reason"] = recheck_reason(r)
+    return [Finding(values=values, variant="recheck", suggestions=[order_lab(analyte)])]
