@@ -14,25 +14,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from . import logs
-from .clinical.rules import load_all
+from .clinical.rules import check_registry
 from .config import load_config
-from .fhir.client import ClientSettings, FhirClient
+from .engine import Engine
 from .fhir.parse import warm_up_models
-from .fhir.urls import Allowlist
-from .hooks.cards import CardLibrary
-from .hooks.errors import HookError, operation_outcome
+from .hooks.errors import HookError
 from .hooks.feedback import FeedbackStore
-from .hooks.invoke import invoke, unknown_service
+from .hooks.invoke import unknown_service
 from .hooks.validation import validate_feedback
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
 from .services import SERVICES
-from .timing import Deadline, Timings
+from .timing import Timings
 
 log = logging.getLogger("cds_service")
 bp = Blueprint("cds", __name__)
 
 JSON_TYPES = ("application/json", "application/fhir+json")
+# /health reports a rule as failing for this long after its last failure (in any worker).
+RULE_ERROR_WINDOW_S = 15 * 60
 
 
 class _Ext:
@@ -40,17 +40,13 @@ class _Ext:
 
     def __init__(self, app: Flask, cfg: Mapping[str, Any]):
         self.cfg = cfg
-        self.cards = CardLibrary(cfg["CDS_CARDS_DIR"])
-        self.cards.require(load_all().keys())
-        self.allowlist = Allowlist(cfg["CDS_ALLOWED_FHIR_SERVERS"])
+        check_registry()
         self.metrics = Metrics()
-        self.fhir = FhirClient(self.allowlist, ClientSettings(
-            timeout_ms=cfg["CDS_FHIR_TIMEOUT_MS"], max_pages=cfg["CDS_FHIR_MAX_PAGES"],
-            max_entries=cfg["CDS_FHIR_MAX_ENTRIES"],
-            observer=lambda kind: self.metrics.fhir_calls.labels(kind).inc()))
+        self.engine = Engine(cfg, fhir_observer=lambda kind: self.metrics.fhir_calls.labels(kind).inc())
+        self.fhir = self.engine.fhir
         self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"])
         self.auth = Authenticator(cfg)
-        self.now = cfg.get("NOW_FN") or (lambda: datetime.now(timezone.utc))
+        self.now = self.engine.now
         warm_up_models()
 
 
@@ -64,8 +60,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = cfg["CDS_MAX_BODY_BYTES"]
     app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider settings
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["cds"] = _Ext(app, cfg)
     if not cfg["CDS_REQUIRE_JWT"]:
         log.warning("CDS_REQUIRE_JWT is false: any caller can invoke the services. Use only for demos and tests.")
@@ -183,22 +179,21 @@ def call_service(service_id: str):
         body = _json_body()
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             hook_instance = body["hookInstance"][:200]
-        deadline = Deadline(e.cfg["CDS_DEADLINE_MS"])
-        outcome = invoke(
-            service, body, cards=e.cards, now=e.now(),
-            lookback=_days(e.cfg["CDS_LOOKBACK_DAYS"]),
-            fetcher=lambda urls, token: e.fhir.fetch_wave(urls, token, deadline),
-            allowed=e.allowlist.allows, timings=timings, strict=e.cfg["CDS_STRICT_RULES"],
-        )
-        e.feedback.record_issued(service.id, hook_instance, outcome.cards)
+        outcome = e.engine.call(service, body, timings)
+        e.feedback.record_issued(service.id, hook_instance, outcome.cards, silent=outcome.silent)
         for rule_id in outcome.fired:
             e.metrics.rules_fired.labels(service.id, rule_id).inc()
+        for rule_id in outcome.silent:
+            e.metrics.silent_fired.labels(service.id, rule_id).inc()
+        for failure in outcome.rule_errors:
+            e.metrics.rule_failed(failure.rule_id)
         status = 200
         resp = jsonify(outcome.body)
         log.info("hook answered", extra={
             "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
-            "fired": outcome.fired, "timings_ms": timings.as_dict(), "unavailable": outcome.unavailable,
-            "sources": outcome.sources})
+            "fired": outcome.fired, "silent": outcome.silent, "timings_ms": timings.as_dict(),
+            "unavailable": outcome.unavailable, "sources": outcome.sources,
+            "ruleErrors": [f.rule_id for f in outcome.rule_errors]})
     except HookError as err:
         status = err.status
         resp = _error(err)
@@ -240,10 +235,21 @@ def call_feedback(service_id: str):
 
 @bp.get("/health")
 def health():
+    """ok, or degraded: 503 when the feedback store is down (cards cannot be recorded), 200 with the rules named
+    when a rule failed in the last RULE_ERROR_WINDOW_S (the service still answers, without that rule's cards;
+    restarting would not mend it)."""
     e = ext()
     db_ok = e.feedback.ping()
-    body = {"status": "ok" if db_ok else "degraded", "services": sorted(SERVICES), "feedbackStore": db_ok,
-            "rules": sorted(e.cards.files), "jwtRequired": e.cfg["CDS_REQUIRE_JWT"]}
+    failing = e.metrics.recent_rule_errors(RULE_ERROR_WINDOW_S)
+    cards = e.engine.cards.current()
+    body = {"status": "ok" if db_ok and not failing else "degraded", "services": sorted(SERVICES),
+            "feedbackStore": db_ok, "rules": sorted(cards.files),
+            "silentRules": sorted(r for r, f in cards.files.items() if f.status == "silent"),
+            "offRules": sorted(r for r, f in cards.files.items() if f.status == "off"),
+            "jwtRequired": e.cfg["CDS_REQUIRE_JWT"]}
+    if failing:
+        body["failingRules"] = {rule: datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                                for rule, at in sorted(failing.items())}
     return jsonify(body), (200 if db_ok else 503)
 
 
@@ -254,11 +260,6 @@ def metrics():
     return Response(generate_latest(ext().metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
 
-def _days(n: int):
-    from datetime import timedelta
-    return timedelta(days=n)
-
-
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(HookError)
     def _hook_error(err: HookError):
@@ -266,13 +267,15 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(err.code, "invalid")
+        status = err.code or 400
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "not-supported"}.get(status, "invalid")
         message = {413: "The request body is too large.",
                    404: "No such endpoint.",
-                   405: "Method not allowed on this endpoint."}.get(err.code, err.description or err.name)
-        resp = _error(HookError(err.code or 400, code, message))
-        if err.code == 405 and getattr(err, "valid_methods", None):
-            resp.headers["Allow"] = ", ".join(err.valid_methods)
+                   405: "Method not allowed on this endpoint."}.get(status, err.description or err.name)
+        resp = _error(HookError(status, code, message))
+        allowed = getattr(err, "valid_methods", None)
+        if status == 405 and allowed:
+            resp.headers["Allow"] = ", ".join(allowed)
         return resp
 
     @app.errorhandler(Exception)

@@ -24,11 +24,17 @@ def _serve(args: argparse.Namespace) -> int:
             from . import create_app
             return create_app()
 
-    # Fail fast, in the parent, on a bad configuration or card file, before forking workers.
-    from .config import load_config
-    from .hooks.cards import CardLibrary
-    cfg = load_config()
-    CardLibrary(cfg["CDS_CARDS_DIR"])
+    # Fail fast, in the parent, on a bad configuration, rule declaration or card file, before forking workers.
+    from .clinical.rules import RegistryError, check_registry
+    from .config import ConfigError, load_config
+    from .hooks.cards import CardFileError, CardLibrary
+    try:
+        cfg = load_config()
+        check_registry()
+        CardLibrary(cfg["CDS_CARDS_DIR"])
+    except (ConfigError, RegistryError, CardFileError) as exc:
+        print(f"cds-service: not starting: {exc}", file=sys.stderr)
+        return 2
     _App().run()
     return 0
 

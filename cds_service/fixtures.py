@@ -80,7 +80,7 @@ def as_prefetch(bundle: dict) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for entry in bundle.get("entry") or []:
         res = entry.get("resource") or {}
-        out.setdefault(res.get("resourceType"), []).append(res)
+        out.setdefault(str(res.get("resourceType")), []).append(res)
     return out
 
 
@@ -117,7 +117,7 @@ def _sort_time(resource: dict) -> str:
     for key in ("effectivePeriod", "performedPeriod", "period"):
         period = resource.get(key) or {}
         if period.get("end") or period.get("start"):
-            return period.get("end") or period.get("start")
+            return str(period.get("end") or period.get("start"))
     return ""
 
 

@@ -57,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             if hasattr(record, name):
                 payload[name] = _scrub_value(getattr(record, name))
         if record.exc_info or record.exc_text:
-            payload["exc"] = scrub(record.exc_text or self.formatException(record.exc_info))
+            payload["exc"] = scrub(record.exc_text or self.formatException(record.exc_info or (None, None, None)))
         # second pass over the serialised line: anything the field-wise pass missed
         return scrub(json.dumps(payload, default=str))
 

@@ -22,7 +22,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,28 @@ class Metrics:
                                   registry=target)
         self.feedback = Counter("cds_feedback", "Feedback items by service and outcome", ["service", "outcome"],
                                 registry=target)
+        self.silent_fired = Counter("cds_rule_silent_fired", "Findings of silent rules (recorded, no card returned) "
+                                    "by service and rule", ["service", "rule"], registry=target)
+        self.rule_errors = Counter("cds_rule_errors", "Rule failures (that rule's cards were left out of the answer)",
+                                   ["rule"], registry=target)
+        self.rule_last_error = Gauge("cds_rule_last_error_timestamp_seconds", "When a rule last failed (Unix time)",
+                                     ["rule"], registry=target, multiprocess_mode="max")
+
+    def rule_failed(self, rule_id: str) -> None:
+        self.rule_errors.labels(rule_id).inc()
+        self.rule_last_error.labels(rule_id).set(time.time())
+
+    def recent_rule_errors(self, window_s: float) -> dict[str, float]:
+        """Rules that failed in the last ``window_s`` seconds, in any worker: rule id -> when (Unix time)."""
+        since = time.time() - window_s
+        out: dict[str, float] = {}
+        for family in self.registry.collect():
+            if family.name == "cds_rule_last_error_timestamp_seconds":
+                for sample in family.samples:
+                    if sample.value >= since:
+                        rule = sample.labels["rule"]
+                        out[rule] = max(out.get(rule, 0.0), sample.value)
+        return out
 
 
 def setup_multiprocess(environ=os.environ) -> str:
@@ -79,17 +103,17 @@ def setup_multiprocess(environ=os.environ) -> str:
         environ[ENV] = str(folder)
         log.info("prometheus multiprocess folder %s (%d stale sample files removed)", folder, len(stale))
         return str(folder)
-    folder = tempfile.mkdtemp(prefix="cds-prometheus-")
-    environ[ENV] = folder
+    temporary = tempfile.mkdtemp(prefix="cds-prometheus-")
+    environ[ENV] = temporary
     master = os.getpid()
 
     def _cleanup() -> None:
         if os.getpid() == master:  # workers inherit atexit handlers; only the master removes the folder
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(temporary, ignore_errors=True)
 
     atexit.register(_cleanup)
-    log.info("prometheus multiprocess folder %s (temporary)", folder)
-    return folder
+    log.info("prometheus multiprocess folder %s (temporary)", temporary)
+    return temporary
 
 
 def worker_exited(pid: int) -> None:

@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,7 +26,6 @@ from markupsafe import Markup
 
 from . import fixtures
 from .hooks.errors import HookError
-from .hooks.invoke import invoke
 from .services import SERVICES
 from .timing import Timings
 
@@ -148,9 +147,7 @@ def build_scenarios(now: datetime, folder: Path | None = None) -> list[Scenario]
 def run_scenario(scenario: Scenario, ext, now: datetime) -> Scenario:
     """Answer the scenario's request through the real pipeline (validation, prefetch, rules, card files)."""
     try:
-        outcome = invoke(SERVICES[scenario.service_id], scenario.request, cards=ext.cards, now=now,
-                         lookback=timedelta(days=ext.cfg["CDS_LOOKBACK_DAYS"]), fetcher=None,
-                         allowed=lambda _url: False, timings=Timings())
+        outcome = ext.engine.call(SERVICES[scenario.service_id], scenario.request, Timings(), fetch=False, now=now)
         scenario.response = outcome.body
         scenario.fired = list(outcome.fired)
     except HookError as err:
@@ -177,8 +174,8 @@ def _card_view(card: Any) -> dict:
     if not isinstance(card, dict):
         return {"summary": "(not a card object)", "indicator": "info", "invalid": True}
     indicator = card.get("indicator") if card.get("indicator") in INDICATORS else "info"
-    source = card.get("source") if isinstance(card.get("source"), dict) else {}
-    topic = source.get("topic") if isinstance(source.get("topic"), dict) else {}
+    source: dict[str, Any] = card["source"] if isinstance(card.get("source"), dict) else {}
+    topic: dict[str, Any] = source["topic"] if isinstance(source.get("topic"), dict) else {}
     links = []
     for link in card.get("links") or []:
         if isinstance(link, dict):
@@ -235,6 +232,7 @@ def _outcome_view(status: int | None, body: Any) -> dict:
 def page():
     ext = current_app.extensions["cds"]
     now = ext.now()
+    ext.engine.cards.refresh()  # an edited card file shows on this load; a refused edit is shown instead
     scenarios = [run_scenario(s, ext, now) for s in build_scenarios(now)]
     views = []
     for s in scenarios:
@@ -246,7 +244,8 @@ def page():
         })
     services = [{"id": sid, "hook": svc.hook, "title": svc.title} for sid, svc in SERVICES.items()]
     return _html(render_template("preview.html", scenarios=views, services=services,
-                                 now=now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"]))
+                                 now=now.strftime("%Y-%m-%d %H:%M UTC"), jwt=ext.cfg["CDS_REQUIRE_JWT"],
+                                 card_problem=ext.engine.cards.problem))
 
 
 @bp.post("/render")

@@ -17,8 +17,8 @@ import pytest
 
 from cds_service import fixtures
 from cds_service.devtools import fhir_server as fhir_dev
-from helpers import NOW
-from live import start_service, stop_service
+from support.helpers import NOW
+from support.live import start_service, stop_service
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from _clinical_builders import (CRAMP, DIALYSIS_CONDITION, ESRD, ICD10CM, NOW, SNOMED, ago, coding, condition,
+from support.clinical import (CRAMP, DIALYSIS_CONDITION, ESRD, ICD10CM, NOW, SNOMED, ago, coding, condition,
                                 dialysis_encounter, hd_session, patient, snapshot)
 
 

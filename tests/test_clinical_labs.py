@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cds_service.clinical import codes, labs
 from cds_service.fhir.parse import lenient
 
-from _clinical_builders import NOW, ago, obs, ts
+from support.clinical import NOW, ago, obs, ts
 
 
 def panel(*raws, **kw) -> labs.LabPanel:

@@ -1,11 +1,10 @@
 """Policy section 3: modality (HD, PD, CRRT, unknown, not on dialysis) through the real snapshot path."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 
-from _clinical_builders import (DIALYSIS_CONDITION, ESRD, ICD10CM, NOW, SNOMED, ago, coding, condition,
+from support.clinical import (DIALYSIS_CONDITION, ESRD, ICD10CM, SNOMED, ago, coding, condition,
                                 dialysis_encounter, hd_session, patient, snapshot)
 
 CPT = "http://www.ama-assn.org/go/cpt"

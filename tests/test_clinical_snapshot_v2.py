@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from _clinical_builders import (DIALYSIS_CONDITION, LOINC, NOW, SNOMED, UCUM, ago, coding, condition, hd_session,
-                                k, mg, obs, on_dialysis, patient, snapshot, symptom_obs, ts)
+from support.clinical import (DIALYSIS_CONDITION, LOINC, NOW, SNOMED, ago, coding, condition, hd_session,
+                                k, mg, obs, on_dialysis, patient, snapshot, symptom_obs)
 from cds_service.clinical import wording
 from cds_service.clinical.timing import ResultClass as RC
 from cds_service.clinical.weights import ufr

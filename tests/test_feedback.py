@@ -1,7 +1,7 @@
 """Feedback endpoint: validated, persisted before the 200, attributable to rules, durable across restarts."""
 from __future__ import annotations
 
-from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
+from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
 
 
 def _feedback(card, outcome="accepted", **extra):

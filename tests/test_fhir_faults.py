@@ -7,7 +7,7 @@ import pytest
 import requests
 import responses
 
-from helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from support.helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
 
 FHIR = "https://fhir.example.org/r4"
 ALL = re.compile(re.escape(FHIR) + r"/.*")

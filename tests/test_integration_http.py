@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from live import ehr_prefetch
-from helpers import OSEL, OSIGN, PV, assert_valid_response, hook_request, orders_bundle, topics
+from support.live import ehr_prefetch
+from support.helpers import OSEL, OSIGN, PV, assert_valid_response, hook_request, orders_bundle, topics
 
 pytestmark = pytest.mark.fhir_server
 
@@ -97,6 +97,6 @@ def test_log_lines_are_json_and_carry_the_hook_instance(live_service, fhir_serve
                         hook_instance="log-check-instance")
     live_service.post(f"/cds-services/{PV}", body)
     lines = [json.loads(line) for line in live_service.log_text().splitlines() if line.startswith("{")]
-    hook_lines = [l for l in lines if l.get("hookInstance") == "log-check-instance"]
+    hook_lines = [entry for entry in lines if entry.get("hookInstance") == "log-check-instance"]
     assert hook_lines and hook_lines[-1]["status"] == 200 and "electrolyte-review" in hook_lines[-1]["fired"]
     assert fhir_server.token not in live_service.log_text()

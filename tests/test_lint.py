@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from cds_service.cli import main
-from helpers import REPO
+from support.helpers import REPO
 
 # A valid card for the registered rule `hypomagnesemia-severe`. Line numbers matter to the tests below.
 GOOD = textwrap.dedent("""\
@@ -28,10 +28,10 @@ GOOD = textwrap.dedent("""\
       Target is at least {threshold}.
     source:
       label: "Reference"
-      url: https://example.org/reference
+      url: https://doi.org/10.1681/ASN.2007070792
     links:
       - label: "More"
-        url: https://example.org/more
+        url: https://doi.org/10.1093/eurheartj/ehy060
     overrideReasons:
       - code: not-clinically-relevant
         display: Not clinically relevant
@@ -163,7 +163,7 @@ def test_broken_template_braces(tmp_path, capsys):
 
 
 def test_source_url_missing(tmp_path, capsys):
-    code, lines = lint_text(tmp_path, capsys, GOOD.replace("  url: https://example.org/reference\n", ""))
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("  url: https://doi.org/10.1681/ASN.2007070792\n", ""))
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 15
     assert message == "source.url is missing: cite the reference the card rests on"
@@ -177,7 +177,7 @@ def test_source_label_empty(tmp_path, capsys):
 
 
 def test_source_missing_entirely(tmp_path, capsys):
-    text = GOOD.replace("source:\n  label: \"Reference\"\n  url: https://example.org/reference\n", "")
+    text = GOOD.replace("source:\n  label: \"Reference\"\n  url: https://doi.org/10.1681/ASN.2007070792\n", "")
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 1
@@ -214,15 +214,15 @@ def test_indicator_must_be_valid(tmp_path, capsys, where, old, new, line):
 
 
 def test_link_url_must_be_absolute_http(tmp_path, capsys):
-    code, lines = lint_text(tmp_path, capsys, GOOD.replace("url: https://example.org/more", "url: www.example.org"))
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("url: https://doi.org/10.1093/eurheartj/ehy060", "url: www.example.org"))
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 20
     assert message == "links[0].url must be an absolute http(s) URL, got 'www.example.org'"
 
 
 def test_app_context_only_on_smart_links(tmp_path, capsys):
-    text = GOOD.replace("    url: https://example.org/more\n",
-                        "    url: https://example.org/more\n    appContext: \"patient=1\"\n")
+    text = GOOD.replace("    url: https://doi.org/10.1093/eurheartj/ehy060\n",
+                        "    url: https://doi.org/10.1093/eurheartj/ehy060\n    appContext: \"patient=1\"\n")
     code, lines = lint_text(tmp_path, capsys, text)
     line, message = only_problem(lines, tmp_path)
     assert code == 1 and line == 21
@@ -271,8 +271,49 @@ def test_two_files_for_one_rule(tmp_path, capsys):
 
 def test_every_problem_of_a_file_is_reported_at_once(tmp_path, capsys):
     text = (GOOD.replace("indicator: warning", "indicator: urgent")
-                .replace("url: https://example.org/more", "url: ftp://example.org/more")
+                .replace("url: https://doi.org/10.1093/eurheartj/ehy060", "url: ftp://example.org/more")
                 .replace("{threshold}.", "{threshold} {k}."))
     code, lines = lint_text(tmp_path, capsys, text)
     assert code == 1
     assert [int(line.split(":")[1]) for line in lines] == [3, 14, 20]
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("Target is at least {threshold}.", "Target is at least {threshold}, as the seed says.",
+     "detail: internal wording 'seed' (\"seed\")"),
+    ("Target is at least {threshold}.", "Target is at least {threshold} (the project's verified reference).",
+     "detail: internal wording 'project' (\"project's\")"),
+    ('label: "Reference"', 'label: "Verified safety reference file"', "source.label: internal wording"),
+    ('label: "More"', 'label: "The source cramp guidance"', "links.0.label: internal wording 'source guidance'"),
+])
+def test_internal_wording_is_refused(tmp_path, capsys, old, new, message):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace(old, new))
+    assert code == 1 and lines, lines
+    assert any(line.split(": ", 1)[1].startswith(message) for line in lines), lines
+
+
+@pytest.mark.parametrize("url,message", [
+    ("https://dailymed.nlm.nih.gov/dailymed/search.cfm?query=gabapentin", "is a search-results page"),
+    ("https://pubmed.ncbi.nlm.nih.gov/?term=gabapentin+cramps", "is a search-results page"),
+    ("https://www.google.com/search?q=baclofen", "is a search-results page"),
+    ("http://www.fda.gov/Drugs/DrugSafety/ucm218202.htm", "uses http://; use https://"),
+    ("https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?id=12", "is a DailyMed page without a setid"),
+    ("https://example.org/reference", "is neither a guideline"),
+    ("https://doi.org/not-a-doi", "is not a paper's page"),
+])
+def test_sources_must_be_a_guideline_a_label_or_a_paper(tmp_path, capsys, url, message):
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("url: https://doi.org/10.1681/ASN.2007070792", f"url: {url}"))
+    line, got = only_problem(lines, tmp_path)
+    assert code == 1 and line == 17, lines
+    assert got.startswith(f"source.url {message}"), got
+
+
+@pytest.mark.parametrize("url", [
+    "https://doi.org/10.1681/ASN.2007070792", "https://pubmed.ncbi.nlm.nih.gov/1768504/",
+    "https://pmc.ncbi.nlm.nih.gov/articles/PMC9563282/", "https://kdigo.org/guidelines/ckd-mbd/",
+    "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=ee9ad9ed-6d9f-4ee1-9d7f-cfad438df388",
+])
+def test_guidelines_labels_and_papers_are_accepted(tmp_path, capsys, url):
+    text = GOOD.replace("url: https://doi.org/10.1681/ASN.2007070792", f"url: {url}").replace(
+        "url: https://doi.org/10.1093/eurheartj/ehy060", "url: https://doi.org/10.1093/eurheartj/ehy060")
+    assert lint_text(tmp_path, capsys, text) == (0, [])

@@ -11,8 +11,8 @@ from pathlib import Path
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
-from live import start_service, stop_service
+from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
+from support.live import start_service, stop_service
 
 
 def samples(text: str) -> dict[tuple, float]:

@@ -100,7 +100,7 @@ def test_changing_a_threshold_in_the_card_file_changes_the_rule(tmp_path):
     import shutil
 
     from cds_service.app import create_app
-    from orders_support import SIGN, call, draft_bundle, med_request, patient_bundle, rx
+    from support.orders import SIGN, call, draft_bundle, med_request, patient_bundle, rx
 
     cards = tmp_path / "cards"
     shutil.copytree(REPO_ROOT / "cards", cards)

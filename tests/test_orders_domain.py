@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cds_service.clinical.orders import read_draft_orders
 from cds_service.fhir.parse import lenient
-from orders_support import IV_ROUTE, ORAL_ROUTE, draft_bundle, med_request, rx
+from support.orders import IV_ROUTE, ORAL_ROUTE, draft_bundle, med_request, rx
 
 IM_ROUTE = {"coding": [{"system": "http://snomed.info/sct", "code": "78421000", "display": "Intramuscular route"}]}
 MG_VIAL = rx("1658221", "2 ML magnesium sulfate 500 MG/ML Injection")

@@ -6,7 +6,7 @@ import pytest
 
 from cds_service import fixtures
 from cds_service.app import create_app
-from orders_support import (EXPECTED, SELECT, SIGN, all_selected, call, card_pairs, cards_of, order_fixture,
+from support.orders import (EXPECTED, SELECT, SIGN, all_selected, call, card_pairs, cards_of, order_fixture,
                             patient_fixture)
 
 ORDER_FILES = sorted(p.stem for p in (fixtures.FIXTURES_DIR / "orders").glob("*.json"))

@@ -2,15 +2,15 @@
 
 fetch mode: the request names the FHIR server and the service queries it itself.
 prefetch mode: the test plays the EHR, running the service's own prefetch templates against the same server.
-Both must give the same cards, and the same cards as the in-process prefetch tests (orders_support.EXPECTED).
+Both must give the same cards, and the same cards as the in-process prefetch tests (support.orders.EXPECTED).
 """
 from __future__ import annotations
 
 import pytest
 
-from live import ehr_prefetch
-from helpers import assert_valid_response, hook_request, rule_of
-from orders_support import EXPECTED, SELECT, SIGN, all_selected, card_pairs, order_fixture, with_subject
+from support.live import ehr_prefetch
+from support.helpers import assert_valid_response, hook_request, rule_of
+from support.orders import EXPECTED, SELECT, SIGN, all_selected, card_pairs, order_fixture, with_subject
 
 pytestmark = pytest.mark.fhir_server
 

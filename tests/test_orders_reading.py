@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from cds_service.clinical.orders import orders_to_check, read_draft_orders
 from cds_service.fhir.parse import lenient
-from orders_support import EDQM_IV_ROUTE, IV_ROUTE, ORAL_ROUTE, draft_bundle, med_request, rx
+from support.orders import EDQM_IV_ROUTE, IV_ROUTE, ORAL_ROUTE, draft_bundle, med_request, rx
 
 
 def read(bundle, notes=None):

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpers import NOW as HELPERS_NOW
-from orders_support import (IV_ROUTE, ORAL_ROUTE, SELECT, SIGN, all_selected, call, cards_of, draft_bundle,
+from support.helpers import NOW as HELPERS_NOW
+from support.orders import (IV_ROUTE, ORAL_ROUTE, SELECT, SIGN, all_selected, call, cards_of, draft_bundle,
                             med_request, observation, rx, topic)
 
 NOW = HELPERS_NOW  # the test app's clock (conftest)

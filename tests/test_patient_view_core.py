@@ -1,7 +1,7 @@
 """The patient-view service end to end in-process, prefetch mode: the low-Mg patient's electrolyte review."""
 from __future__ import annotations
 
-from helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, rule_of, topics
+from support.helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, rule_of, topics
 
 
 def _call(client, patient_id, prefetch):

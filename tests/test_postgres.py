@@ -23,8 +23,8 @@ from sqlalchemy import create_engine, select, text
 from cds_service.cli import main
 from cds_service.devtools.fhir_server import free_port
 from cds_service.hooks.feedback import FeedbackStore, issued_cards
-from helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
-from live import start_service, stop_service
+from support.helpers import PV, fixture_bundle, hook_request, prefetch_from_fixture
+from support.live import start_service, stop_service
 
 pytestmark = pytest.mark.postgres
 

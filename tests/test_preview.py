@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from cds_service import fixtures
 from cds_service.hooks.feedback import issued_cards
-from helpers import PV, REPO, fixture_bundle, hook_request, prefetch_from_fixture
+from support.helpers import PV, REPO, fixture_bundle, hook_request, prefetch_from_fixture
 
 
 def sections(html: str) -> dict[str, str]:

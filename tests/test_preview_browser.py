@@ -20,8 +20,8 @@ import pytest
 import requests
 import yaml
 
-from helpers import PV, REPO, hook_request, save_artifact
-from live import start_service, stop_service
+from support.helpers import PV, REPO, hook_request, save_artifact
+from support.live import start_service, stop_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.fhir_server]
 

@@ -23,7 +23,7 @@ from cds_service.fhir import client as client_mod
 from cds_service.fhir.client import ClientSettings, FhirClient
 from cds_service.fhir.urls import Allowlist
 from cds_service.timing import Deadline
-from helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from support.helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
 
 OUTCOME = {"resourceType": "OperationOutcome",
            "issue": [{"severity": "error", "code": "processing", "diagnostics": "search failed"}]}
@@ -307,7 +307,7 @@ def test_needs_is_enforced_by_the_registry_even_when_data_is_present():
     from cds_service.hooks.prefetch import Resolved
     from cds_service.config import REPO_ROOT
     from datetime import timedelta
-    from helpers import NOW
+    from support.helpers import NOW
 
     prefetch = prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"))
     request = hook_request(PV, "dx-low-mg", prefetch=prefetch)
@@ -381,7 +381,7 @@ def test_queries_are_narrowed(make_app, dx_prefetch):
     labs = next(r for r in observations if "19123-9" in r.query["code"])
     # the lab query reaches back over the whole configured lookback (60 days), not the template's 46
     from datetime import datetime
-    from helpers import NOW
+    from support.helpers import NOW
     since = datetime.fromisoformat(labs.query["date"][2:].replace("Z", "+00:00"))
     assert (NOW - since).days == 61
     assert "2598-1" not in labs.query["code"]  # urine Mg is never asked for

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from helpers import PV
-from live import start_service, stop_service
+from support.helpers import PV
+from support.live import start_service, stop_service
 
 ITEMS = 10_000
 THREADS = 8

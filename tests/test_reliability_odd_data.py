@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
+from support.helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, topics
 
 SNOMED_HD = {"system": "http://snomed.info/sct", "code": "302497006"}
 MG = {"coding": [{"system": "http://loinc.org", "code": "19123-9"}]}

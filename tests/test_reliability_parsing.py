@@ -175,7 +175,7 @@ def test_long_history_validates_few_resources():
     snap = optimised(prefetch)
     n_conditions = len(prefetch["conditions"]["entry"])
     relevant = [e for e in prefetch["conditions"]["entry"]
-                if codes.condition_read_by_rules(ctx_mod._raw_pairs(e["resource"].get("code")))]
+                if codes.condition_read_by_rules(codes.pairs(e["resource"].get("code")))]
     assert snap.conditions.parsed_count < max(1, n_conditions // 10)  # only dialysis/ESRD/transplant codes so far
     list(snap.conditions)  # a rule reading conditions gets every one a rule can use, and no others
     assert snap.conditions.parsed_count == len(relevant) < n_conditions

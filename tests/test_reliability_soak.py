@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cds_service.devtools.fhir_stubs import StubServer, prefetch_router
-from live import start_service, stop_service
+from support.live import start_service, stop_service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from common import children  # noqa: E402

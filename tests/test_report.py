@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from cds_service.cli import main
 from cds_service.hooks.feedback import FeedbackStore, feedback, issued_cards
 from cds_service.reporting.report import collect, parse_since
-from helpers import PV, OSIGN, fixture_bundle, hook_request, prefetch_from_fixture
+from support.helpers import PV, OSIGN, fixture_bundle, hook_request, prefetch_from_fixture
 
 REASON_SYSTEM = "https://cds.dialysis-cramps.example/override-reason"
 
@@ -116,7 +116,7 @@ def test_png_bar_chart(store, capsys, tmp_path):
     assert code == 0
     width, height = _png_size(out_file.read_bytes())
     assert (width, height) == (680, 420)  # 3 rules: figure (1.6 * 3 + 2) x 4.2 inches at 100 dpi
-    from helpers import save_artifact
+    from support.helpers import save_artifact
     save_artifact("feedback-report.png", out_file.read_bytes())
 
 
@@ -176,5 +176,5 @@ def test_report_over_cards_issued_and_answered_through_the_service(make_app, cap
     app.extensions["cds"].feedback.flush()
     code, out, _err = run(capsys, "--db", str(tmp_path / "feedback.sqlite3"))
     assert code == 0
-    assert "| `hypomagnesemia` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
+    assert "| `electrolyte-review` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
     assert "“Bath changed to 1.0 mmol/L”" in out

@@ -13,8 +13,8 @@ import pytest
 
 from cds_service import fixtures
 from cds_service.authoring import scenarios
-from helpers import (NOW, PV, REPO, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture,
-                     rule_of, topics)
+from support.helpers import (NOW, PV, REPO, assert_valid_response, fixture_bundle, hook_request,
+                             prefetch_from_fixture, rule_of, topics)
 
 FIXTURES = sorted(fixtures.fixture_id(path) for path, _b in fixtures.patient_bundles())
 LATER = NOW + timedelta(days=45, hours=3, minutes=17)

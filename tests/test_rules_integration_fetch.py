@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from cds_service.authoring import scenarios
-from live import ehr_prefetch
-from helpers import PV, REPO, assert_valid_response, hook_request, rule_of
+from support.live import ehr_prefetch
+from support.helpers import PV, REPO, assert_valid_response, hook_request, rule_of
 
 pytestmark = pytest.mark.fhir_server
 

@@ -5,11 +5,10 @@ scenario cannot state: the values and wording a finding carries, units, comparat
 """
 from __future__ import annotations
 
-from datetime import timedelta
 
 import pytest
 
-from _clinical_builders import (CRAMP, DIALYSIS_CONDITION, ESRD, ICD10CM, LOINC, NOW, SNOMED, UCUM, ago,
+from support.clinical import (CRAMP, DIALYSIS_CONDITION, ESRD, ICD10CM, SNOMED, ago,
                                 aluminium, coding, condition, fired, hd_session, heart_rate, ica, k, mg,
                                 normal_panel, obs, on_dialysis, only, patient, po4, symptom_obs)
 

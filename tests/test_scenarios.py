@@ -18,7 +18,7 @@ from cds_service import fixtures
 from cds_service.authoring import scenarios
 from cds_service.clinical.rules import load_all
 from cds_service.services import SERVICES
-from helpers import NOW, REPO, assert_valid_response
+from support.helpers import NOW, REPO, assert_valid_response
 
 SCENARIO_FILES = scenarios.scenario_files([REPO / "cards" / "scenarios"])
 SERVICE_FOR_HOOK = {s.hook: s for s in SERVICES.values()}

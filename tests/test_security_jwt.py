@@ -16,7 +16,7 @@ import jwt
 import pytest
 import responses
 
-from security_kit import (BASE, DISCOVERY_URL, FEEDBACK_URL, ISS, JWKS_URL, SERVICE, SERVICE_URL, Keys, auth, b64,
+from support.security import (BASE, DISCOVERY_URL, FEEDBACK_URL, ISS, JWKS_URL, SERVICE, SERVICE_URL, Keys, auth, b64,
                           claims, hook_request, make_app, mint, write_jwks)
 
 ENDPOINTS = ["discovery", "invoke", "feedback"]
@@ -71,7 +71,7 @@ def assert_ok(resp, endpoint):
     if endpoint == "discovery":
         assert any(s["id"] == SERVICE for s in body["services"])
     elif endpoint == "invoke":
-        assert [c["source"]["topic"]["code"] for c in body["cards"]] == ["hypomagnesemia"]
+        assert [c["source"]["topic"]["code"] for c in body["cards"]] == ["ElectrolyteReview"]
     else:
         assert body == {"stored": 1}
 

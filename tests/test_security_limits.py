@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from security_kit import (FEEDBACK_URL, SERVICE, SERVICE_URL, Keys, auth, hook_request, make_app, mint,
+from support.security import (FEEDBACK_URL, SERVICE, SERVICE_URL, Keys, auth, hook_request, make_app, mint,
                           write_jwks)
 
 LIMIT = 20_000

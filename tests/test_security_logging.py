@@ -17,7 +17,7 @@ import pytest
 import responses
 
 from cds_service import logs
-from security_kit import (FHIR, PATIENT_ID, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, SERVICE, SERVICE_URL, Keys,
+from support.security import (FHIR, PATIENT_ID, PATIENT_NAME_FAMILY, PATIENT_NAME_GIVEN, SERVICE, SERVICE_URL, Keys,
                           auth, hook_request, make_app, mint, write_jwks)
 
 ACCESS_TOKEN = "fhir-access-7f3a9c21d4e8b6a0"
@@ -75,8 +75,8 @@ def test_full_request_leaves_no_token_or_name_in_logs_bodies_or_metrics(tmp_path
                             prefetch_keys=("patient", "conditions", "procedures", "encounters", "labs"))
         resp = client.post(f"/cds-services/{SERVICE}", json=body, headers=auth(jwt_ok))
         assert resp.status_code == 200
-        assert {c["source"]["topic"]["code"] for c in resp.get_json()["cards"]} == {"hypomagnesemia",
-                                                                                   "data-unavailable"}
+        assert {c["source"]["topic"]["code"] for c in resp.get_json()["cards"]} == {"ElectrolyteReview",
+                                                                                   "DataUnavailable"}
         bodies.append(resp.get_data(as_text=True))
         fetched = [c.request for c in rsps.calls]
         assert fetched and all(r.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}" for r in fetched)

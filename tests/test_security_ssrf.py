@@ -14,7 +14,7 @@ import pytest
 import responses
 
 from cds_service.fhir.urls import Allowlist, UrlRefused, parse_base
-from security_kit import (SERVICE, SERVICE_URL, Keys, auth, hook_request, make_app, mint, write_jwks)
+from support.security import (SERVICE, SERVICE_URL, Keys, auth, hook_request, make_app, mint, write_jwks)
 
 ALLOWED = "https://allowed.example/fhir"
 REQUIRED = ("conditions", "procedures", "encounters", "labs")
@@ -42,7 +42,7 @@ def invoke(app, keys, fhir_server: str, prefetch_keys: tuple[str, ...] | None):
 
 
 def topics(resp) -> list[str]:
-    from helpers import topics as rule_ids
+    from support.helpers import topics as rule_ids
 
     return rule_ids(resp.get_json())
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import PV, OSEL, hook_request
+from support.helpers import PV, OSEL, hook_request
 
 
 def _outcome(resp):

@@ -16,10 +16,14 @@ Checks, per file:
   text, is a parameter of that suggestion kind). The ``placeholders:`` block is the contract with
   the rule: at run time a finding must give exactly those names;
 - every summary (and variant summary), filled with the longest realistic example values,
-  stays under the 140-character limit of CDS Hooks 2.0.
+  stays under the 140-character limit of CDS Hooks 2.0;
+- wording: no internal language (INTERNAL_WORDING) in the summaries, details, titles and labels;
+- citations: source and link URLs are https, never a search-results page, and each is a guideline
+  (GUIDELINE_HOSTS), a DailyMed label by setid, or a paper (DOI, PubMed id, PMC id).
 """
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +33,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import yaml
 
-from ..hooks.cards import SUMMARY_LIMIT, load_schema
+from ..hooks.cards import SUMMARY_LIMIT, YamlLoader, load_schema, load_yaml
 
 INDICATORS = ("info", "warning", "critical")
 LINK_TYPES = ("absolute", "smart")
@@ -128,6 +132,54 @@ def _url_problem(url: Any) -> str | None:
     return None
 
 
+# ------------------------------------------------------------------------------------------ wording and sources
+
+# Words of the team's own documents, meaningless (or misleading) to a clinician reading a card.
+INTERNAL_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bseeds?\b", re.I), "'seed'"),
+    (re.compile(r"\bproject(?:'s)?\b", re.I), "'project'"),
+    (re.compile(r"\breference files?\b", re.I), "'reference file'"),
+    (re.compile(r"\bverified\b[^.;:\n]{0,40}?\breference\b", re.I), "'verified reference'"),
+    (re.compile(r"\bsource\s+(?:\w+\s+)?guidance\b", re.I), "'source guidance'"),
+    (re.compile(r"\bcramp guidance\b", re.I), "'cramp guidance' (an unpublished document)"),
+)
+# Where a source or link may point: a guideline body, a drug label on DailyMed by setid, or a paper.
+GUIDELINE_HOSTS = frozenset({
+    "kdigo.org", "www.kidney.org", "kidneyfoundation.cachefly.net", "ukkidney.org", "www.nice.org.uk",
+    "www.ismp.org", "www.fda.gov", "cds-hooks.hl7.org",
+})
+_DAILYMED_SETID = re.compile(r"(?:^|&)setid=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?:&|$)")
+_PAPER = (
+    ("doi.org", re.compile(r"^/10\.\d{4,9}/\S+$")),
+    ("pubmed.ncbi.nlm.nih.gov", re.compile(r"^/\d+/?$")),
+    ("pmc.ncbi.nlm.nih.gov", re.compile(r"^/articles/PMC\d+/?$")),
+    ("www.ncbi.nlm.nih.gov", re.compile(r"^/pmc/articles/PMC\d+/?$")),
+)
+_SEARCH = re.compile(r"search\.cfm|[?&](?:query|term|q|search)=|/search(?:/|$)", re.I)
+
+
+def citation_problem(url: str) -> str | None:
+    """Why ``url`` cannot be cited on a card, or None."""
+    parts = urlsplit(url)
+    if _SEARCH.search(parts.path + ("?" + parts.query if parts.query else "")):
+        return (f"is a search-results page ({url}); cite the document itself: a DailyMed label by setid, "
+                "a DOI, or a PubMed id")
+    if parts.scheme == "http":
+        return f"uses http://; use https:// ({url.replace('http://', 'https://', 1)})"
+    host = parts.netloc.lower()
+    if host in GUIDELINE_HOSTS:
+        return None
+    if host == "dailymed.nlm.nih.gov":
+        return None if _DAILYMED_SETID.search(parts.query) else (
+            f"is a DailyMed page without a setid ({url}); use "
+            "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid=<setid>")
+    for paper_host, path in _PAPER:
+        if host == paper_host:
+            return None if path.match(parts.path) else f"is not a paper's page ({url})"
+    return (f"is neither a guideline ({', '.join(sorted(GUIDELINE_HOSTS))}), a DailyMed label by setid, nor a "
+            f"paper (https://doi.org/..., https://pubmed.ncbi.nlm.nih.gov/<PMID>/, PMC): {url}")
+
+
 def _registry():
     from ..clinical.rules import load_all
     return load_all()
@@ -154,8 +206,8 @@ class _FileLinter:
             self.error(1, f"cannot read the file: {exc}")
             return None, self.problems
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            root = yaml.compose(text, Loader=YamlLoader)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             line = mark.line + 1 if mark else 1
@@ -175,6 +227,7 @@ class _FileLinter:
         self._links(data, loc)
         self._thresholds(data, loc, rule)
         self._templates(data, loc)
+        self._wording(data, loc)
         return rule_id, self.problems
 
     # -- schema: messages for what the specific checks below do not already say
@@ -229,7 +282,7 @@ class _FileLinter:
         if "url" not in source:
             self.error(loc.line(("source",)), "source.url is missing: cite the reference the card rests on")
         else:
-            problem = _url_problem(source.get("url"))
+            problem = _url_problem(source.get("url")) or citation_problem(source["url"])
             if problem:
                 self.error(loc.line(("source", "url")), f"source.url {problem}")
         if "icon" in source:
@@ -240,7 +293,7 @@ class _FileLinter:
             self.error(loc.line(("source", extra)), f"source.{extra} is not a card-file field (label, url, icon)")
 
     def _indicators(self, data: dict, loc: _Located) -> None:
-        checks = [(("indicator",), data.get("indicator"), "indicator" in data)]
+        checks: list[tuple[tuple[str, ...], Any, bool]] = [(("indicator",), data.get("indicator"), "indicator" in data)]
         for name, variant in (data.get("variants") or {}).items() if isinstance(data.get("variants"), dict) else []:
             if isinstance(variant, dict) and "indicator" in variant:
                 checks.append((("variants", name, "indicator"), variant["indicator"], True))
@@ -262,7 +315,7 @@ class _FileLinter:
             if "url" not in link:
                 self.error(loc.line(("links", i)), f"{where}.url is missing")
             else:
-                problem = _url_problem(link.get("url"))
+                problem = _url_problem(link.get("url")) or citation_problem(link["url"])
                 if problem:
                     self.error(loc.line(("links", i, "url")), f"{where}.url {problem}")
             kind = link.get("type", "absolute")
@@ -273,6 +326,28 @@ class _FileLinter:
                            f"{where}.appContext is only allowed on smart links (type: smart)")
             if "appContext" in link and not isinstance(link["appContext"], str):
                 self.error(loc.line(("links", i, "appContext")), f"{where}.appContext must be a string")
+
+    def _wording(self, data: dict, loc: _Located) -> None:
+        texts: list[tuple[tuple, str]] = [(path, template) for path, template, _extra in self._blocks(data)]
+        for key in ("title",):
+            if isinstance(data.get(key), str):
+                texts.append(((key,), data[key]))
+        if isinstance(data.get("source"), dict) and isinstance(data["source"].get("label"), str):
+            texts.append((("source", "label"), data["source"]["label"]))
+        for i, reason in enumerate(data.get("overrideReasons") or [] if isinstance(data.get("overrideReasons"), list) else []):
+            if isinstance(reason, dict) and isinstance(reason.get("display"), str):
+                texts.append((("overrideReasons", i, "display"), reason["display"]))
+        for path, text in texts:
+            where = ".".join(str(p) for p in path)
+            reported: list[tuple[int, int]] = []
+            for pattern, name in INTERNAL_WORDING:
+                for match in pattern.finditer(text):
+                    if any(start < match.end() and match.start() < end for start, end in reported):
+                        continue  # one message per phrase ("source cramp guidance")
+                    reported.append(match.span())
+                    self.error(loc.line_in_text(path, match.start()),
+                               f"{where}: internal wording {name} (\"{match.group(0)}\"): a clinician cannot look "
+                               "it up; name the guideline, label or paper itself")
 
     # -- templates, placeholders and summary length
     def _blocks(self, data: dict) -> Iterator[tuple[tuple, str, frozenset[str]]]:

@@ -47,7 +47,7 @@ import jsonschema
 import yaml
 
 from .. import fixtures
-from ..hooks.cards import load_schema
+from ..hooks.cards import load_schema, load_yaml
 
 SCENARIO_DIR_NAME = "scenarios"
 _RELATIVE = re.compile(r"^now(?:\s*([+-])\s*((?:\d+[wdhms])+))?$")
@@ -121,7 +121,7 @@ def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
 def load(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read the file: {exc}") from None
     except yaml.YAMLError as exc:

@@ -6,6 +6,8 @@ value set: a urine magnesium is never a serum magnesium.
 """
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -29,7 +31,7 @@ def topic_code(rule_id: str) -> str:
     return code
 
 
-def rule_for_topic(code: str, rule_ids) -> str | None:
+def rule_for_topic(code: str, rule_ids: Iterable[str]) -> str | None:
     """The rule id among ``rule_ids`` whose topic code is ``code`` (or which is ``code`` itself)."""
     for rule_id in rule_ids:
         if code == rule_id or code == topic_code(rule_id):
@@ -257,14 +259,29 @@ SNOMED_ABSENT = "2667000"
 _CONDITION_CODES_READ: frozenset[tuple[str, str]] = frozenset()  # filled in below, once every set exists
 
 
-def coding_pairs(codeable: dict | None) -> set[tuple[str, str]]:
-    """(system, code) pairs of a raw CodeableConcept dict."""
-    if not isinstance(codeable, dict):
+def pairs(concept: Any) -> set[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept or a list of them: fhir.resources models, or raw JSON.
+
+    Raw JSON is read leniently (a ``coding`` object instead of a list, blanks around codes), so a raw
+    filter keeps at least what the validated models would give.
+    """
+    if concept is None:
         return set()
+    if isinstance(concept, list):
+        out: set[tuple[str, str]] = set()
+        for item in concept:
+            out |= pairs(item)
+        return out
     out = set()
-    for coding in codeable.get("coding") or []:
-        if isinstance(coding, dict) and coding.get("code"):
-            out.add((str(coding.get("system") or ""), str(coding["code"])))
+    if isinstance(concept, dict):
+        codings = concept.get("coding")
+        for coding in [codings] if isinstance(codings, dict) else codings if isinstance(codings, list) else []:
+            if isinstance(coding, dict) and coding.get("code") not in (None, ""):
+                out.add((str(coding.get("system") or "").strip(), str(coding["code"]).strip()))
+        return out
+    for coding in getattr(concept, "coding", None) or []:
+        if coding.code:
+            out.add((str(coding.system or ""), str(coding.code)))
     return out
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from . import codes
+from .codes import pairs
 from .timeutil import parse_fhir_datetime
 from .timing import Session
 
@@ -14,22 +15,19 @@ RECENT_SESSION_WINDOW = timedelta(days=30)
 MAX_SESSION_LENGTH = timedelta(hours=12)
 
 EXCLUDED_VERIFICATION = {"entered-in-error", "refuted"}
+# Statuses that never make a dialysis session: "preparation" has not started, "not-done" never happened,
+# "entered-in-error" is not a record; an encounter cancelled or only planned did not take place.
+PROCEDURE_NOT_A_SESSION = frozenset({"entered-in-error", "not-done", "preparation"})
+ENCOUNTER_NOT_A_SESSION = frozenset({"entered-in-error", "cancelled", "planned"})
 
 
-def pairs(concept: Any) -> set[tuple[str, str]]:
-    """(system, code) pairs of a fhir.resources CodeableConcept (or a list of them)."""
-    if concept is None:
-        return set()
-    if isinstance(concept, list):
-        out: set[tuple[str, str]] = set()
-        for item in concept:
-            out |= pairs(item)
-        return out
-    out = set()
-    for coding in getattr(concept, "coding", None) or []:
-        if coding.code:
-            out.add((str(coding.system or ""), str(coding.code)))
-    return out
+def may_be_session(resource_type: str, status: Any, concept: Any) -> bool:
+    """Whether a Procedure (its ``code``) or an Encounter (its ``type``) can be a dialysis session, from its
+    status and codes alone: models or raw JSON (the protocol layer filters raw data with this before
+    validating anything)."""
+    if resource_type == "Procedure":
+        return str(status or "") not in PROCEDURE_NOT_A_SESSION and bool(pairs(concept) & codes.DIALYSIS_PROCEDURES)
+    return str(status or "") not in ENCOUNTER_NOT_A_SESSION and bool(pairs(concept) & codes.DIALYSIS_ENCOUNTER_TYPES)
 
 
 def condition_is_active(cond: Any) -> bool:
@@ -99,12 +97,9 @@ def _kind(found: set[tuple[str, str]]) -> str:
 
 def _procedure_session(proc: Any, now: datetime) -> Session | None:
     status = str(getattr(proc, "status", "") or "")
-    # "preparation" has not started; "not-done" never happened; "entered-in-error" is not a record.
-    if status in ("entered-in-error", "not-done", "preparation"):
+    if not may_be_session("Procedure", status, getattr(proc, "code", None)):
         return None
     found = pairs(getattr(proc, "code", None))
-    if not (found & codes.DIALYSIS_PROCEDURES):
-        return None
     start = end = None
     period = getattr(proc, "performedPeriod", None)
     if period is not None:
@@ -129,11 +124,9 @@ def _procedure_session(proc: Any, now: datetime) -> Session | None:
 
 def _encounter_session(enc: Any, now: datetime) -> Session | None:
     status = str(getattr(enc, "status", "") or "")
-    if status in ("entered-in-error", "cancelled", "planned"):
+    if not may_be_session("Encounter", status, getattr(enc, "type", None)):
         return None
     found = pairs(getattr(enc, "type", None))
-    if not (found & codes.DIALYSIS_ENCOUNTER_TYPES):
-        return None
     period = getattr(enc, "period", None)
     start = parse_fhir_datetime(period.start) if period is not None else None
     end = parse_fhir_datetime(period.end) if period is not None else None
@@ -219,8 +212,7 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
             raw_sessions.append(s)
 
     def in_window(s: Session, span: timedelta) -> bool:
-        t = _session_time(s)
-        return t is not None and now - t <= span and t <= now + timedelta(minutes=5)
+        return _is_recent(_session_time(s), now, span)
 
     pd_orders = sorted(pd_orders)
     pd_evidence = pd_condition or bool(pd_orders) or any(s.kind == "PD" for s in raw_sessions if in_window(s, window))
@@ -244,7 +236,7 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
         reasons=reasons,
         last_session_end=max(ended) if ended else None,
         in_progress=any(s.in_progress for s in recent),
-        events=sorted(recent, key=lambda s: _session_time(s), reverse=True),
+        events=sorted(recent, key=lambda s: _session_time(s) or now, reverse=True),
         esrd_without_dialysis=esrd and not on,
         transplant=transplant,
         modality=_modality(recent, pd_evidence, dependence, now) if on else None,
@@ -256,6 +248,10 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
 
 def _session_time(s: Session) -> datetime | None:
     return s.end or s.start
+
+
+def _is_recent(moment: datetime | None, now: datetime, window: timedelta) -> bool:
+    return moment is not None and now - moment <= window and moment <= now + timedelta(minutes=5)
 
 
 def _system_name(system: str) -> str:

@@ -11,10 +11,14 @@ the HD sessions, and whether it may rest an acute (critical) tier or a chronic o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .labs import LabResult
 from .timing import ResultClass, Timing
+
+if TYPE_CHECKING:
+    from .snapshot import Snapshot
 
 CHRONIC_LOOKBACK = timedelta(days=45)
 
@@ -25,6 +29,18 @@ class Reading:
     result: LabResult | None
     timing: Timing | None
     acute_window: timedelta
+
+    @property
+    def lab(self) -> LabResult:
+        """The result, for code that has checked it is there (``missing`` is False)."""
+        assert self.result is not None, f"no {self.analyte} result"
+        return self.result
+
+    @property
+    def when(self) -> Timing:
+        """The timing of the result (``missing`` is False)."""
+        assert self.timing is not None, f"no {self.analyte} result"
+        return self.timing
 
     @property
     def missing(self) -> bool:
@@ -49,9 +65,9 @@ class Reading:
             return False
         return self.timing.usable_acute or self.cls is ResultClass.EARLY_POST
 
-    def acute(self, now) -> bool:
+    def acute(self, now: datetime) -> bool:
         """Usable for an acute (critical) tier: current and no older than the acute window."""
-        return self.current and now - self.result.time <= self.acute_window
+        return self.current and self.result is not None and now - self.result.time <= self.acute_window
 
     # comparisons honouring comparators (True only when certain)
     def below(self, threshold: float) -> bool:
@@ -64,12 +80,12 @@ class Reading:
         return self.result is not None and self.result.above(threshold) is True
 
 
-def acute_window(snapshot, hd_pd_hours: float = 72.0, crrt_hours: float = 12.0) -> timedelta:
+def acute_window(snapshot: Snapshot, hd_pd_hours: float = 72.0, crrt_hours: float = 12.0) -> timedelta:
     """The acute look-back for this patient's modality (policy section 2, design numbers)."""
     return timedelta(hours=crrt_hours if snapshot.modality == "CRRT" else hd_pd_hours)
 
 
-def reading(snapshot, analyte: str, *, chronic: timedelta = CHRONIC_LOOKBACK,
+def reading(snapshot: Snapshot, analyte: str, *, chronic: timedelta = CHRONIC_LOOKBACK,
             acute: timedelta = timedelta(hours=72)) -> Reading:
     """The newest usable result of ``analyte`` inside ``chronic``, with its timing."""
     result = snapshot.latest(analyte, within=chronic)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from . import codes
 from .timeutil import format_delta, format_time, parse_fhir_datetime
@@ -111,13 +111,13 @@ class LabPanel:
     def __init__(self, results: Mapping[str, list[LabResult]] | None = None, skipped: list[str] | None = None):
         self._kept: dict[str, list[LabResult]] = {k: list(v) for k, v in (results or {}).items()}
         self._skipped: list[str] = list(skipped or [])
-        self._pending: dict[str, list[tuple[datetime, str, dict]]] = {}
+        self._pending: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
         self._keep: dict[str, int] = {}
-        self._convert: Callable[[str, datetime, dict], tuple[LabResult | None, str | None]] | None = None
+        self._convert: Callable[[str, datetime, dict[str, Any]], tuple[LabResult | None, str | None]] | None = None
 
     @classmethod
-    def lazy(cls, grouped: Mapping[str, list[tuple[datetime, str, dict]]], keep: Mapping[str, int],
-             convert: Callable[[str, datetime, dict], tuple[LabResult | None, str | None]]) -> "LabPanel":
+    def lazy(cls, grouped: Mapping[str, list[tuple[datetime, str, dict[str, Any]]]], keep: Mapping[str, int],
+             convert: Callable[[str, datetime, dict[str, Any]], tuple[LabResult | None, str | None]]) -> "LabPanel":
         panel = cls()
         panel._pending = {analyte: list(reversed(items)) for analyte, items in grouped.items()}  # pop() = newest
         panel._keep = dict(keep)
@@ -129,16 +129,17 @@ class LabPanel:
         pending = self._pending.get(analyte)
         kept = self._kept.setdefault(analyte, [])
         while pending and len(kept) < self._keep.get(analyte, 3):
-            when, raw = pending.pop()[0::2]
+            when, _loinc, raw = pending.pop()
+            assert self._convert is not None  # pending candidates exist only on a lazy panel
             result, why = self._convert(analyte, when, raw)
             if result is None:
-                self._skipped.append(why)
+                self._skipped.append(why or "")
                 continue
             kept.append(result)
             return True
         return False
 
-    def _iter(self, analyte: str):
+    def _iter(self, analyte: str) -> Iterator[LabResult]:
         index = 0
         while True:
             kept = self._kept.get(analyte) or []
@@ -167,7 +168,7 @@ class LabPanel:
 
     def latest(self, analyte: str, now: datetime | None = None, within: timedelta | None = None) -> LabResult | None:
         """The newest usable result by clinical time; None when there is none, or it is older than ``within``."""
-        first = None
+        first: LabResult | None = None
         for result in self._iter(analyte):
             if now is not None and result.time - now > FUTURE_TOLERANCE:
                 continue  # future-dated: a data error, never "latest"
@@ -204,7 +205,7 @@ class LabPanel:
 
 # ----------------------------------------------------------------- raw pre-filter
 
-def raw_analyte(raw: dict) -> tuple[str, str] | None:
+def raw_analyte(raw: dict[str, Any]) -> tuple[str, str] | None:
     """(analyte, loinc) for a raw Observation dict, or None when it is none of ours."""
     code = raw.get("code")
     if not isinstance(code, dict):
@@ -219,16 +220,11 @@ def raw_analyte(raw: dict) -> tuple[str, str] | None:
     return None
 
 
-def raw_clinical_time(raw: dict) -> datetime | None:
+def raw_clinical_time(raw: dict[str, Any]) -> datetime | None:
     """Clinical time: effectiveDateTime, else effectivePeriod.end/.start, else issued (effectiveInstant too)."""
-    for getter in (
-        lambda r: r.get("effectiveDateTime"),
-        lambda r: r.get("effectiveInstant"),
-        lambda r: (r.get("effectivePeriod") or {}).get("end") if isinstance(r.get("effectivePeriod"), dict) else None,
-        lambda r: (r.get("effectivePeriod") or {}).get("start") if isinstance(r.get("effectivePeriod"), dict) else None,
-        lambda r: r.get("issued"),
-    ):
-        value = getter(raw)
+    period: dict[str, Any] = raw["effectivePeriod"] if isinstance(raw.get("effectivePeriod"), dict) else {}
+    for value in (raw.get("effectiveDateTime"), raw.get("effectiveInstant"), period.get("end"), period.get("start"),
+                  raw.get("issued")):
         if isinstance(value, str):
             parsed = parse_fhir_datetime(value)
             if parsed is not None:
@@ -244,7 +240,7 @@ _EXCLUDED_SPECIMEN = re.compile(r"urine|dialys|effluent|circuit|ultrafiltrate|pe
 _EXCLUDED_SPECIMEN_CODES = frozenset({"122575003"})  # Urine specimen
 
 
-def specimen_excluded(raw: dict) -> bool:
+def specimen_excluded(raw: dict[str, Any]) -> bool:
     """True when the Observation names a specimen that is not serum, plasma or blood.
 
     Looks at ``specimen.display`` and, for a contained Specimen (``#id``), its ``type`` text, displays and
@@ -271,14 +267,14 @@ def specimen_excluded(raw: dict) -> bool:
 
 
 def candidates(raw_observations: Iterable[Any], now: datetime | None = None,
-               dropped: list[str] | None = None) -> dict[str, list[tuple[datetime, str, dict]]]:
+               dropped: list[str] | None = None) -> dict[str, list[tuple[datetime, str, dict[str, Any]]]]:
     """Group raw Observations by analyte, keeping counted statuses, newest clinical time first.
 
     Server order is never trusted: the sort uses the clinical time of each result. With ``now``, a
     result taken more than 5 min after it is a data error: logged (and noted in ``dropped``), never used.
     Results on a specimen other than serum, plasma or blood are never used either.
     """
-    grouped: dict[str, list[tuple[datetime, str, dict]]] = {}
+    grouped: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
     for raw in raw_observations:
         if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
             continue
@@ -360,7 +356,7 @@ KEEP_PER_ANALYTE: dict[str, int] = {"heart_rate": 50, "weight": 40}
 
 def build_panel(
     raw_observations: Iterable[Any],
-    parse: Callable[[dict], Any],
+    parse: Callable[[dict[str, Any]], Any],
     keep_per_analyte: int | Mapping[str, int] = 3,
     now: datetime | None = None,
 ) -> LabPanel:
@@ -379,11 +375,13 @@ def build_panel(
         else:
             keep[analyte] = keep_per_analyte.get(analyte, KEEP_PER_ANALYTE.get(analyte, 3))
 
-    def convert(analyte: str, when: datetime, raw: dict) -> tuple[LabResult | None, str | None]:
+    def convert(analyte: str, when: datetime, raw: dict[str, Any]) -> tuple[LabResult | None, str | None]:
         model = parse(raw)
         if model is None:
             return None, f"Observation/{raw.get('id')}: not a valid Observation"
-        loinc = raw_analyte(raw)[1]
+        found = raw_analyte(raw)
+        assert found is not None  # candidates() kept only Observations of an analyte
+        loinc = found[1]
         result, why = result_from_model(model, analyte, loinc, when)
         if result is None:
             log.info("lab value not used: %s", why)

@@ -7,6 +7,7 @@ error or cancelled, only serum, plasma or whole blood: the lab panel drops the r
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,8 +28,8 @@ class Snapshot:
     dialysis: DialysisStatus
     lookback: timedelta = timedelta(days=45)
     patient: Any = None
-    conditions: list[Any] = field(default_factory=list)  # fhir.resources Condition models
-    symptom_observations: list[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro, ECG)
+    conditions: Sequence[Any] = field(default_factory=list)  # fhir.resources Condition models
+    symptom_observations: Sequence[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro, ECG)
     draft_orders: list[Any] = field(default_factory=list)  # clinical.orders.DraftOrder
     selections: frozenset[str] | None = None  # order-select: the selected "Type/id" references
     unavailable: dict[str, str] = field(default_factory=dict)  # data key -> why it could not be had
@@ -60,7 +61,9 @@ class Snapshot:
 
     def hours_since_last_session(self) -> float | None:
         last = self.last_session
-        return None if last is None else (self.now - last.end).total_seconds() / 3600.0
+        if last is None or last.end is None:
+            return None
+        return (self.now - last.end).total_seconds() / 3600.0
 
     # ------------------------------------------------------------------ results and time
     def timing(self, result: LabResult) -> Timing:
@@ -97,7 +100,7 @@ class Snapshot:
     def ufr_sessions(self, within: timedelta = timedelta(days=7), weight_window_hours: float = 2.0
                      ) -> list[SessionUfr]:
         """Completed HD sessions ending in ``within`` with pre- and post-session weights, newest first."""
-        recent = [s for s in self.sessions if self.now - s.end <= within]
+        recent = [s for s in self.sessions if s.end is not None and self.now - s.end <= within]
         weights = self.labs.within("weight", self.now, within + timedelta(days=1))
         return session_ufrs(recent, weights, timedelta(hours=weight_window_hours))
 

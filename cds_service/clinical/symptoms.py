@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from . import codes
-from .dialysis import EXCLUDED_VERIFICATION, condition_is_active, pairs
+from .codes import pairs
+from .dialysis import EXCLUDED_VERIFICATION, condition_is_active
 from .labs import COUNTED_STATUSES
 from .timeutil import format_delta, format_time, parse_fhir_datetime
 

@@ -91,8 +91,22 @@ class Timing:
                                                                     ResultClass.INTRADIALYTIC))
 
 
-def _hd(sessions: Iterable[Session]) -> list[Session]:
-    return [s for s in sessions if s.kind == "HD" and s.start is not None]
+@dataclass(frozen=True)
+class _Span:
+    """An HD session with its times read once: ``end`` is None while it runs (or when never closed)."""
+    start: datetime
+    end: datetime | None
+    session: Session
+
+    @property
+    def done_end(self) -> datetime | None:
+        """The end of a completed session, else None."""
+        return self.end if self.session.completed else None
+
+
+def _hd(sessions: Iterable[Session]) -> list[_Span]:
+    spans = [_Span(s.start, s.end, s) for s in sessions if s.kind == "HD" and s.start is not None]
+    return sorted(spans, key=lambda x: x.start)
 
 
 def timing(when: datetime, sessions: Sequence[Session], now: datetime, *, early_post_hours: float = 2.0,
@@ -106,47 +120,50 @@ def timing(when: datetime, sessions: Sequence[Session], now: datetime, *, early_
     """
     if when - now > FUTURE_TOLERANCE:
         return Timing(ResultClass.FUTURE)
-    hd = sorted(_hd(sessions), key=lambda s: s.start)
+    hd = _hd(sessions)
     short = timedelta(hours=short_session_hours)
     ecg = sorted(t for t in ecg_change_times if t <= now + FUTURE_TOLERANCE)
 
-    def exception_for(later: list[Session]) -> str | None:
+    def exception_for(later: list[_Span]) -> str | None:
         # The value still counts when no full session without a later ECG change has happened since.
-        if all(s.short(short) for s in later):
+        if all(x.session.short(short) for x in later):
             return "short-session"
-        full = [s for s in later if not s.short(short)]
-        if all(any(t > s.end for t in ecg) for s in full):
+        full_ends = [x.done_end for x in later if not x.session.short(short)]
+        if all(end is not None and any(t > end for t in ecg) for end in full_ends):
             return "ecg-change"
         return None
 
     # During a session (the pre-/post-dialysis code decides at the edges).
-    for s in hd:
-        end = s.end if s.end is not None else (now + FUTURE_TOLERANCE if s.in_progress else None)
+    for x in hd:
+        end = x.end if x.end is not None else (now + FUTURE_TOLERANCE if x.session.in_progress else None)
         # strictly inside: a sample timed at the start is the pre-dialysis sample, one at the end the post one
-        if end is None or not (s.start < when < end):
+        if end is None or not (x.start < when < end):
             continue
-        if coded_pre and not s.in_progress and s.completed:
+        if x.done_end is None:
+            return Timing(ResultClass.INTRADIALYTIC, x.session)
+        if coded_pre:
             break  # a coded pre-dialysis sample inside the session window: treated as drawn just before it
-        if coded_post and s.completed:
-            return Timing(ResultClass.EARLY_POST, s)
-        if s.in_progress or not s.completed:
-            return Timing(ResultClass.INTRADIALYTIC, s)
-        later = [x for x in hd if x.completed and x.start > when]
-        exc = exception_for([s, *later])
-        return Timing(ResultClass.INTRADIALYTIC, s, len(later), exc)
+        if coded_post:
+            return Timing(ResultClass.EARLY_POST, x.session)
+        later = [y for y in hd if y.done_end is not None and y.start > when]
+        return Timing(ResultClass.INTRADIALYTIC, x.session, len(later), exception_for([x, *later]))
 
     # Before a session that has since completed.
-    later = [s for s in hd if s.completed and (s.start >= when or (coded_pre and s.start <= when < s.end))]
-    if later:
-        return Timing(ResultClass.PRE_SESSION, later[-1], len(later), exception_for(later))
+    before = []
+    for x in hd:
+        done = x.done_end
+        if done is not None and (x.start >= when or (coded_pre and x.start <= when < done)):
+            before.append(x)
+    if before:
+        return Timing(ResultClass.PRE_SESSION, before[-1].session, len(before), exception_for(before))
 
     # Shortly after the last session that ended before the draw.
-    ended = [s for s in hd if s.completed and s.end <= when]
+    ended = [(done, x) for x in hd if (done := x.done_end) is not None and done <= when]
     if ended:
-        last = max(ended, key=lambda s: s.end)
-        if when - last.end <= timedelta(hours=early_post_hours):
-            return Timing(ResultClass.EARLY_POST, last)
-        return Timing(ResultClass.CURRENT, last)
+        last_end, last = max(ended, key=lambda pair: pair[0])
+        if when - last_end <= timedelta(hours=early_post_hours):
+            return Timing(ResultClass.EARLY_POST, last.session)
+        return Timing(ResultClass.CURRENT, last.session)
     return Timing(ResultClass.CURRENT)
 
 

@@ -10,7 +10,7 @@ one nearest the end within the window after it (8344-4 "post dialysis" also when
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Iterable
 
 from . import codes
@@ -21,12 +21,18 @@ from .timing import Session
 @dataclass(frozen=True)
 class SessionUfr:
     session: Session
+    start: datetime
+    end: datetime
     pre: LabResult
     post: LabResult
 
     @property
     def hours(self) -> float:
-        return self.session.duration.total_seconds() / 3600.0
+        return (self.end - self.start).total_seconds() / 3600.0
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
 
     @property
     def removed_kg(self) -> float:
@@ -44,24 +50,22 @@ def ufr(pre_kg: float, post_kg: float, hours: float) -> float:
     return (pre_kg - post_kg) * 1000.0 / (post_kg * hours)
 
 
-def _nearest(candidates: list[LabResult], target) -> LabResult | None:
+def _nearest(candidates: list[LabResult], target: datetime) -> LabResult | None:
     return min(candidates, key=lambda w: abs((w.time - target).total_seconds()), default=None)
 
 
-def pre_weight(session: Session, weights: Iterable[LabResult], window: timedelta) -> LabResult | None:
+def pre_weight(start: datetime, end: datetime, weights: Iterable[LabResult], window: timedelta) -> LabResult | None:
     weights = list(weights)
-    before = [w for w in weights if session.start - window <= w.time <= session.start]
-    coded = [w for w in weights if w.loinc == codes.WEIGHT_PRE_DIALYSIS
-             and session.start - window <= w.time < session.end]
-    return _nearest(coded, session.start) or _nearest(before, session.start)
+    before = [w for w in weights if start - window <= w.time <= start]
+    coded = [w for w in weights if w.loinc == codes.WEIGHT_PRE_DIALYSIS and start - window <= w.time < end]
+    return _nearest(coded, start) or _nearest(before, start)
 
 
-def post_weight(session: Session, weights: Iterable[LabResult], window: timedelta) -> LabResult | None:
+def post_weight(start: datetime, end: datetime, weights: Iterable[LabResult], window: timedelta) -> LabResult | None:
     weights = list(weights)
-    after = [w for w in weights if session.end <= w.time <= session.end + window]
-    coded = [w for w in weights if w.loinc == codes.WEIGHT_POST_DIALYSIS
-             and session.start < w.time <= session.end + window]
-    return _nearest(coded, session.end) or _nearest(after, session.end)
+    after = [w for w in weights if end <= w.time <= end + window]
+    coded = [w for w in weights if w.loinc == codes.WEIGHT_POST_DIALYSIS and start < w.time <= end + window]
+    return _nearest(coded, end) or _nearest(after, end)
 
 
 def session_ufrs(sessions: Iterable[Session], weights: Iterable[LabResult], window: timedelta) -> list[SessionUfr]:
@@ -69,10 +73,11 @@ def session_ufrs(sessions: Iterable[Session], weights: Iterable[LabResult], wind
     weights = [w for w in weights if w.analyte == "weight" and w.value > 0]
     out = []
     for s in sessions:
-        if not s.completed or s.duration is None:
+        start, end = s.start, s.end
+        if not s.completed or start is None or end is None or s.duration is None:
             continue
-        pre, post = pre_weight(s, weights, window), post_weight(s, weights, window)
+        pre, post = pre_weight(start, end, weights, window), post_weight(start, end, weights, window)
         if pre is not None and post is not None and pre is not post:
-            out.append(SessionUfr(s, pre, post))
-    out.sort(key=lambda u: u.session.end, reverse=True)
+            out.append(SessionUfr(s, start, end, pre, post))
+    out.sort(key=lambda u: u.end, reverse=True)
     return out

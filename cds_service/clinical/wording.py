@@ -1,6 +1,6 @@
 """Card wording shared by the rules: values with units, and draw times relative to now and to dialysis.
 
-The v2 helpers (policy section 6) are ``value_text``, ``when_text``, ``class_text`` and ``result_text``.
+Policy section 6: ``value_text``, ``compact_value``, ``when_text``, ``class_text``, ``short_name``, ``ago_text``.
 """
 from __future__ import annotations
 
@@ -10,35 +10,6 @@ from . import codes
 from .labs import LabResult
 from .timeutil import format_delta
 from .timing import ResultClass, Session, Timing
-
-
-def relative_to_session(moment: datetime, session_end: datetime | None) -> str:
-    """'2 h 10 min after the last session ended', '1 d 3 h before ...', or 'no session end on record'."""
-    if session_end is None:
-        return "no session end on record"
-    delta = moment - session_end
-    if delta >= timedelta(0):
-        return f"{format_delta(delta)} after the last session ended"
-    return f"{format_delta(-delta)} before the last session ended"
-
-
-def draw_context(result: LabResult, session_end: datetime | None, shifting: timedelta) -> str:
-    """One sentence on when the value was drawn relative to dialysis ('' when nothing to say)."""
-    parts = []
-    if result.loinc == codes.K_POST_DIALYSIS:
-        parts.append("Coded as a post-dialysis potassium (LOINC 29349-8): post-dialysis values are transient.")
-    elif result.loinc == codes.K_PRE_DIALYSIS:
-        parts.append("Coded as a pre-dialysis potassium (LOINC 51618-7).")
-    if session_end is not None and timedelta(0) <= result.time - session_end <= shifting:
-        parts.append(f"Drawn {format_delta(result.time - session_end)} after the last session ended, while values "
-                     f"are still shifting (4–5 h): recheck before acting on it.")
-    return " ".join(parts)
-
-
-def analyte_value(result: LabResult | None, now: datetime, lookback_days: int) -> str:
-    if result is None:
-        return f"no result in the last {lookback_days} days"
-    return f"{result.display()}, taken {result.when(now)}"
 
 
 # ---------------------------------------------------------------- policy v2 wording (section 6)
@@ -94,13 +65,13 @@ def when_text(moment: datetime, now: datetime, timing: Timing | None, *, in_prog
             return f"{head}, during the session in progress"
         return head
     s = timing.session
-    if timing.cls is ResultClass.PRE_SESSION:
+    if timing.cls is ResultClass.PRE_SESSION and s.end is not None:
         if timing.sessions_since > 1:
             return (f"{head}, before {timing.sessions_since} sessions since (the last ended "
                     f"{ago_text(s.end, now)})")
         return f"{head}, before the session that ended {ago_text(s.end, now)}"
     if timing.cls is ResultClass.INTRADIALYTIC:
-        if s.completed:
+        if s.completed and s.end is not None:
             return f"{head}, during the session that ended {ago_text(s.end, now)}"
         return f"{head}, during the session in progress"
     if s.end is not None:

@@ -286,7 +286,6 @@ def main(argv=None) -> int:
     """
     import argparse
     import signal
-    import sys
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("prefetch", help="JSON file: {key: Bundle or resource}")

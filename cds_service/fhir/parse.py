@@ -103,8 +103,8 @@ def lenient(raw: Any, resource_type: str | None = None, notes: list[str] | None 
             changed = False
             for err in exc.errors():
                 loc = tuple(err.get("loc") or ())
-                if len(loc) == 1 and (rtype, loc[0]) in _DEFAULTS and loc[0] not in data:
-                    data[loc[0]] = copy.deepcopy(_DEFAULTS[(rtype, loc[0])])
+                if len(loc) == 1 and (rtype, str(loc[0])) in _DEFAULTS and loc[0] not in data:
+                    data[loc[0]] = copy.deepcopy(_DEFAULTS[(rtype, str(loc[0]))])
                     changed = True
                     _note(notes, f"{rtype}/{raw.get('id')}: filled missing {loc[0]}")
                 elif loc and err.get("type") == "list_type" and _wrap(data, loc):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import string
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,21 @@ SUMMARY_LIMIT = 140  # summaries must be shorter than this
 
 class CardFileError(ValueError):
     pass
+
+
+class YamlLoader(yaml.SafeLoader):
+    """Safe YAML with YAML 1.2 booleans: only true/false are booleans, so `status: off` is the word "off"."""
+
+
+YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+YamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=YamlLoader)  # noqa: S506 - YamlLoader is a SafeLoader
 
 
 @lru_cache(maxsize=None)
@@ -89,11 +105,15 @@ class CardLibrary:
         if problems:
             raise CardFileError("card files refused:\n" + "\n".join(str(p) for p in problems))
         for path in paths:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
             self.files[data["rule"]] = CardFile(data["rule"], data, path)
 
     def thresholds(self) -> dict[str, dict[str, float]]:
         return {rule: f.thresholds for rule, f in self.files.items()}
+
+    def silent(self) -> frozenset[str]:
+        """Rules whose card file says ``status: silent``: they run, their findings are recorded, no card is shown."""
+        return frozenset(rule for rule, f in self.files.items() if f.status == "silent")
 
     def placeholders(self) -> dict[str, frozenset[str]]:
         """Placeholders of every rule that runs (status active or silent; a rule with status off is absent)."""
@@ -187,7 +207,7 @@ def _render_suggestion(spec: SuggestionSpec, card: CardFile, values: Mapping[str
     else:
         log.error("unknown suggestion kind %s", spec.kind)
         return None
-    out = {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
+    out: dict[str, Any] = {"label": label, "uuid": str(uuid.uuid4()), "actions": [action]}
     if spec.recommended:
         out["isRecommended"] = True
     return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from ..clinical import codes, dialysis, labs, medication_list
 from ..clinical.orders import read_draft_orders
@@ -41,8 +41,6 @@ _PROCEDURE_KEEP = ("resourceType", "id", "status", "code", "subject")
 _ENCOUNTER_KEEP = ("resourceType", "id", "status", "class", "type", "period", "subject")
 _ASSESS_CONDITION_CODES = frozenset(codes.DIALYSIS_CONDITIONS | codes.ESRD_ONLY_CONDITIONS
                                     | codes.TRANSPLANT_CONDITIONS | codes.PD_CONDITIONS)
-_PROCEDURE_SKIP_STATUS = frozenset({"entered-in-error", "not-done"})
-_ENCOUNTER_SKIP_STATUS = frozenset({"entered-in-error", "cancelled", "planned"})
 
 
 def _trim(raw: dict, keep: tuple[str, ...], choice_prefixes: tuple[str, ...]) -> dict:
@@ -98,19 +96,6 @@ class LazyModels(Sequence):
         return len(self._cache)
 
 
-def _raw_pairs(concepts: Any) -> set[tuple[str, str]]:
-    """(system, code) pairs of a raw CodeableConcept or list of them, leniently (a superset of the model's)."""
-    out: set[tuple[str, str]] = set()
-    for concept in concepts if isinstance(concepts, list) else [concepts]:
-        if not isinstance(concept, dict) or not isinstance(concept.get("coding"), (list, dict)):
-            continue
-        coding_list = concept["coding"] if isinstance(concept["coding"], list) else [concept["coding"]]
-        for coding in coding_list:
-            if isinstance(coding, dict) and coding.get("code") not in (None, ""):
-                out.add((str(coding.get("system") or "").strip(), str(coding["code"]).strip()))
-    return out
-
-
 def _raw_times(raw: dict, elements: tuple[str, ...]) -> list[datetime | None]:
     """Every date the domain code may read from ``elements`` (a period's start/end, or a dateTime)."""
     out = []
@@ -132,29 +117,26 @@ class _Candidate:
         self.kind = kind
         self.raw = raw
         self.latest = latest  # newest parseable date in the resource; None when any date could not be read
-        self.model = None
+        self.model: Any = None  # the validated model, False when it does not validate, None before trying
+
+
+# Per session resource type: the element with its dialysis codes, and the elements with its dates.
+_SESSION_FIELDS = {"Procedure": ("code", ("performedPeriod", "performedDateTime")), "Encounter": ("type", ("period",))}
 
 
 def _session_candidates(procedures: list[dict], encounters: list[dict]) -> list[_Candidate]:
     found = []
-    for raw in procedures:
-        if not isinstance(raw.get("status", ""), str):
-            continue  # status is a required code: the resource cannot validate, so it can never count
-        if raw.get("status") in _PROCEDURE_SKIP_STATUS or not (_raw_pairs(raw.get("code"))
-                                                               & codes.DIALYSIS_PROCEDURES):
-            continue
-        times = _raw_times(raw, ("performedPeriod", "performedDateTime"))
-        latest = None if any(t is None for t in times) else max(times, default=None)
-        found.append(_Candidate("Procedure", raw, latest))
-    for raw in encounters:
-        if not isinstance(raw.get("status", ""), str):
-            continue
-        if raw.get("status") in _ENCOUNTER_SKIP_STATUS or not (_raw_pairs(raw.get("type"))
-                                                               & codes.DIALYSIS_ENCOUNTER_TYPES):
-            continue
-        times = _raw_times(raw, ("period",))
-        latest = None if any(t is None for t in times) else max(times, default=None)
-        found.append(_Candidate("Encounter", raw, latest))
+    for kind, raws in (("Procedure", procedures), ("Encounter", encounters)):
+        concept, dates = _SESSION_FIELDS[kind]
+        for raw in raws:
+            if not isinstance(raw.get("status", ""), str):
+                continue  # status is a required code: the resource cannot validate, so it can never count
+            if not dialysis.may_be_session(kind, raw.get("status"), raw.get(concept)):
+                continue
+            times = _raw_times(raw, dates)
+            known = [t for t in times if t is not None]
+            latest = max(known) if known and len(known) == len(times) else None
+            found.append(_Candidate(kind, raw, latest))
     return found
 
 
@@ -179,8 +161,8 @@ def assess_dialysis(conditions: list[Any], procedures: list[dict], encounters: l
     candidates = _session_candidates(procedures, encounters)
     cutoff = now - window
     chosen = [c for c in candidates if c.latest is None or c.latest >= cutoff]
-    older = sorted((c for c in candidates if c.latest is not None and c.latest < cutoff),
-                   key=lambda c: c.latest, reverse=True)
+    older = [c for c in candidates if c.latest is not None and c.latest < cutoff]
+    older.sort(key=lambda c: c.latest or cutoff, reverse=True)
     taken = 0
     while True:
         subset = chosen + older[:taken]
@@ -189,7 +171,7 @@ def assess_dialysis(conditions: list[Any], procedures: list[dict], encounters: l
         status = dialysis.assess(conditions, procs, encs, now, pd_orders=pd_orders)
         if taken >= len(older):
             return status
-        if status.last_session_end is not None and status.last_session_end >= older[taken].latest:
+        if status.last_session_end is not None and status.last_session_end >= (older[taken].latest or cutoff):
             return status  # nothing older can change any part of the status
         taken = max(1, taken * 2)
 
@@ -207,10 +189,10 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
 
     # Only Conditions some rule can read are kept (a long problem list is mostly other diagnoses).
     raw_conditions = [raw for raw in bundle_resources(data.get("conditions"), "Condition")
-                      if codes.condition_read_by_rules(_raw_pairs(raw.get("code")))]
+                      if codes.condition_read_by_rules(codes.pairs(raw.get("code")))]
     conditions = LazyModels(raw_conditions, "Condition", notes)
     for_assess = [conditions.model(i) for i, raw in enumerate(raw_conditions)
-                  if _raw_pairs(raw.get("code")) & _ASSESS_CONDITION_CODES]
+                  if codes.pairs(raw.get("code")) & _ASSESS_CONDITION_CODES]
     symptoms_raw = bundle_resources(data.get("symptoms"), "Observation")
     symptoms = LazyModels(symptoms_raw, "Observation", notes)
 
@@ -248,8 +230,8 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
         medications=medications,
         ecg_change_times=ecg_change_times(
             [conditions.model(i) for i, raw in enumerate(raw_conditions)
-             if _raw_pairs(raw.get("code")) & codes.ECG_CHANGE_CODES and conditions.model(i) is not None],
+             if codes.pairs(raw.get("code")) & codes.ECG_CHANGE_CODES and conditions.model(i) is not None],
             [symptoms.model(i) for i, raw in enumerate(symptoms_raw)
-             if (_raw_pairs(raw.get("code")) | _raw_pairs(raw.get("valueCodeableConcept"))) & codes.ECG_CHANGE_CODES
+             if (codes.pairs(raw.get("code")) | codes.pairs(raw.get("valueCodeableConcept"))) & codes.ECG_CHANGE_CODES
              and symptoms.model(i) is not None], now),
     )

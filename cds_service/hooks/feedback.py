@@ -32,6 +32,17 @@ issued_cards = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
 )
 
+# Findings of rules whose card file says `status: silent`: no card was returned, the firing is kept so that
+# a committee can see how often the rule would have fired before it goes live.
+silent_firings = Table(
+    "silent_firings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(100), nullable=False),
+    Column("rule_id", String(100), nullable=False, index=True),
+    Column("hook_instance", String(200), nullable=False),
+    Column("fired_at", DateTime(timezone=True), nullable=False),
+)
+
 feedback = Table(
     "feedback", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -131,14 +142,19 @@ class FeedbackStore:
         return len(rows)
 
     # -------------------------------------------------------------- issued cards (background)
-    def record_issued(self, service_id: str, hook_instance: str, cards: Iterable[tuple[str, str]]) -> None:
+    def record_issued(self, service_id: str, hook_instance: str, cards: Iterable[tuple[str, str]],
+                      silent: Iterable[str] = ()) -> None:
+        """Queue the cards issued by one call, and the findings of silent rules (no card), for writing."""
         now = datetime.now(timezone.utc)
-        for card_uuid, rule_id in cards:
+        rows = [(issued_cards, {"card_uuid": card_uuid, "service_id": service_id, "rule_id": rule_id,
+                                "hook_instance": hook_instance[:200], "issued_at": now}) for card_uuid, rule_id in cards]
+        rows += [(silent_firings, {"service_id": service_id, "rule_id": rule_id, "hook_instance": hook_instance[:200],
+                                   "fired_at": now}) for rule_id in silent]
+        for row in rows:
             try:
-                self._queue.put_nowait({"card_uuid": card_uuid, "service_id": service_id, "rule_id": rule_id,
-                                        "hook_instance": hook_instance[:200], "issued_at": now})
+                self._queue.put_nowait(row)
             except queue.Full:
-                log.warning("issued-card queue full; card %s not recorded", card_uuid)
+                log.warning("issued-card queue full; %s of rule %s not recorded", row[0].name, row[1]["rule_id"])
 
     def _write_issued(self) -> None:
         while True:
@@ -150,7 +166,10 @@ class FeedbackStore:
                     break
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(insert(issued_cards), batch)
+                    for table in (issued_cards, silent_firings):
+                        rows = [row for t, row in batch if t is table]
+                        if rows:
+                            conn.execute(insert(table), rows)
             except Exception:  # keep the writer alive whatever the database does
                 log.exception("could not record %d issued cards", len(batch))
             finally:

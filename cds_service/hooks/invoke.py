@@ -22,6 +22,7 @@ class HookOutcome:
     body: dict
     fired: list[str] = field(default_factory=list)
     cards: list[tuple[str, str]] = field(default_factory=list)  # (card uuid, rule id)
+    silent: list[str] = field(default_factory=list)  # rule id of each finding of a silent rule (no card returned)
     unavailable: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -64,23 +65,23 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
                                                "no checks ran.") from None
     with timings.stage("rules"):
         run = run_rules(service.hook, snapshot, cards.thresholds(), cards.placeholders(), only=service.rules,
-                        strict=strict)
+                        silent=cards.silent(), strict=strict)
     with timings.stage("render"):
         rendered = []
         outcome = HookOutcome(body={}, unavailable=dict(resolved.unavailable), sources=dict(resolved.source),
                               notes=notes, rule_errors=run.errors)
         for finding in run.findings:
-            card = render_card(finding, cards.files[finding.rule_id], snapshot.patient_id)
+            card_file = cards.files[finding.rule_id]
+            if card_file.status == "silent":
+                outcome.silent.append(finding.rule_id)  # recorded and counted, never shown
+                continue
+            card = render_card(finding, card_file, snapshot.patient_id)
             rendered.append(card)
             outcome.cards.append((card["uuid"], finding.rule_id))
             if finding.rule_id not in outcome.fired:
                 outcome.fired.append(finding.rule_id)
         outcome.body = {"cards": rendered}
     return outcome
-
-
-def bad_json(message: str) -> HookError:
-    return HookError(400, "invalid", message)
 
 
 def unknown_service(service_id: str, known: Mapping[str, Any]) -> HookError:

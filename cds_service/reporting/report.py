@@ -8,7 +8,9 @@ SQLite or PostgreSQL. Definitions:
 - a card's outcome is its **latest** feedback item (an EHR may send "overridden" after "accepted");
 - *accepted* / *overridden*: cards whose latest outcome is that; rates are over cards with feedback;
 - *feedback rate*: cards with feedback / cards issued (blank when nothing was issued in the period);
-- override reasons and comments come from every overridden item in the period.
+- override reasons and comments come from every overridden item in the period;
+- *silent*: findings of a rule whose card file says ``status: silent`` (no card was returned): how often
+  it would have fired, for a committee trialling the rule before go-live.
 
 Feedback for a card the store never saw issued (another deployment, a wiped table) is counted
 under the rule ``(unknown card)`` rather than dropped.
@@ -20,12 +22,11 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
-from typing import Iterable
 
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
-from ..hooks.feedback import feedback, issued_cards, make_engine
+from ..hooks.feedback import feedback, issued_cards, make_engine, silent_firings
 
 UNKNOWN_RULE = "(unknown card)"
 TOP_REASONS = 5
@@ -44,6 +45,7 @@ class RuleStats:
     with_feedback: int = 0
     accepted: int = 0
     overridden: int = 0
+    silent: int = 0  # findings of the rule while its card file said status: silent
     reasons: Counter = field(default_factory=Counter)  # (code, display) -> count
     comments: list[tuple[str, str, str]] = field(default_factory=list)  # (received, reason display, comment)
 
@@ -68,6 +70,7 @@ class RuleStats:
         self.with_feedback += other.with_feedback
         self.accepted += other.accepted
         self.overridden += other.overridden
+        self.silent += other.silent
         self.reasons.update(other.reasons)
         self.comments.extend(other.comments)
 
@@ -143,9 +146,15 @@ def collect(engine: Engine, since: datetime | None = None, now: datetime | None 
     if since is not None:
         issued_q = issued_q.where(issued_cards.c.issued_at >= since)
         fb_q = fb_q.where(feedback.c.received_at >= since)
+    silent_q = select(silent_firings.c.service_id, silent_firings.c.rule_id)
+    if since is not None:
+        silent_q = silent_q.where(silent_firings.c.fired_at >= since)
+    has_silent = "silent_firings" in inspect(engine).get_table_names()  # a store older than silent mode
     with engine.connect() as conn:
         for service_id, rule_id, _at in conn.execute(issued_q):
             row(service_id, rule_id).issued += 1
+        for service_id, rule_id in conn.execute(silent_q) if has_silent else []:
+            row(service_id, rule_id).silent += 1
         latest: dict[tuple[str, str], tuple[str, str]] = {}  # (service, card) -> (rule, outcome)
         for item in conn.execute(fb_q).mappings():
             rule = item["rule_id"] or UNKNOWN_RULE
@@ -199,6 +208,11 @@ def to_markdown(report: Report) -> str:
             lines.append(f"| {name} | {r.issued} | {r.with_feedback} | {_pct(r.feedback_rate)} | {r.accepted} | "
                          f"{r.overridden} | {_pct(r.accept_rate)} | {_pct(r.override_rate)} |")
         lines.append("")
+        silent = [r for r in report.rows_for(service) if r.silent]
+        for r in silent:
+            lines.append(f"- `{r.rule}` silent: would have fired {r.silent} time{'s' if r.silent != 1 else ''}")
+        if silent:
+            lines.append("")
         for r in report.rows_for(service):
             if not r.reasons and not r.comments:
                 continue
@@ -219,7 +233,7 @@ def to_markdown(report: Report) -> str:
 
 
 CSV_COLUMNS = ["service", "rule", "issued", "with_feedback", "feedback_rate", "accepted", "overridden", "accept_rate",
-               "override_rate", "top_override_reasons", "comments"]
+               "override_rate", "silent_firings", "top_override_reasons", "comments"]
 
 
 def _rate(value: float | None) -> str:
@@ -232,7 +246,7 @@ def to_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in report.rows:
         writer.writerow([r.service, r.rule, r.issued, r.with_feedback, _rate(r.feedback_rate), r.accepted,
-                         r.overridden, _rate(r.accept_rate), _rate(r.override_rate),
+                         r.overridden, _rate(r.accept_rate), _rate(r.override_rate), r.silent,
                          "; ".join(f"{code} ({display}): {count}" for code, display, count in r.top_reasons()),
                          " | ".join(comment for _w, _r, comment in r.comments[:MAX_COMMENTS])])
     return out.getvalue()
@@ -290,4 +304,4 @@ def build(setting: str, since: datetime | None = None) -> Report:
         engine.dispose()
 
 
-__all__: Iterable[str] = ["Report", "RuleStats", "ReportError", "build", "collect", "parse_since", "render"]
+__all__ = ["Report", "RuleStats", "ReportError", "build", "collect", "parse_since", "render"]

@@ -149,7 +149,7 @@ def _jwks_location(iss: str, location: Any) -> tuple[str, str]:
     return "url", location
 
 
-def _issuer_entry(iss: str, value: Any) -> tuple[str, str | None]:
+def _issuer_entry(iss: str, value: Any) -> tuple[Any, str | None]:
     """(JWKS location, jku a token may name) for one CDS_TRUSTED_ISSUERS value.
 
     A value is either the JWKS location (URL or file path) or an object

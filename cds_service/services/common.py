@@ -42,5 +42,3 @@ PREFETCH: dict[str, PrefetchKey] = {
     "symptoms": PrefetchKey(
         f"Observation?patient={PATIENT}&code={_SYMPTOMS}&_sort=-date&_count=20", since_days=8),
 }
-
-DIALYSIS_KEYS = ("conditions", "procedures", "encounters")

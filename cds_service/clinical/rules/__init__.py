@@ -273,12 +273,13 @@ class RuleRun:
 
 def run_rules(hook: str, snapshot: Snapshot, params_by_rule: Mapping[str, Mapping[str, float]],
               placeholders: Mapping[str, frozenset[str]], *, only: set[str] | frozenset[str] | None = None,
-              strict: bool = False) -> RuleRun:
+              silent: set[str] | frozenset[str] = frozenset(), strict: bool = False) -> RuleRun:
     """Run the hook's rules in order. Patients not on dialysis get nothing, except from ``always`` rules.
 
     ``params_by_rule``: rule id -> thresholds (floats). ``placeholders``: rule id -> the names its card
     file declares; a rule missing from it does not run. A rule whose needed data is unavailable does not
-    run. A rule that raises, or returns a finding whose values do not match its card file's placeholders,
+    run. The findings of ``silent`` rules are returned too (the caller records them instead of showing
+    them) but are invisible to the rules after them, so that a silent rule changes no card. A rule that raises, or returns a finding whose values do not match its card file's placeholders,
     is recorded in ``errors`` (and raises RuleError when ``strict``); the other rules still run.
     """
     run = RuleRun()
@@ -295,8 +296,8 @@ def run_rules(hook: str, snapshot: Snapshot, params_by_rule: Mapping[str, Mappin
         visible = _visible.get(r.id)
         if visible is None:
             visible = _visible[r.id] = frozenset(_predecessors(r, REGISTRY))
-        ctx = RuleContext(snapshot, params_by_rule.get(r.id, {}), fired & visible,
-                          [f for f in run.findings if f.rule_id in visible])
+        ctx = RuleContext(snapshot, params_by_rule.get(r.id, {}), (fired & visible) - silent,
+                          [f for f in run.findings if f.rule_id in visible and f.rule_id not in silent])
         try:
             produced = list(r.fn(ctx) or [])
             for finding in produced:

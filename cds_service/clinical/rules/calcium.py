@@ -34,18 +34,18 @@ def hypocalcemia_severe(ctx: RuleContext) -> list[Finding]:
         checks.append("no magnesium on record: measure it")
         suggestions.append(order_lab("mg"))
     elif mg.below(p["mg_low"]):
-        checks.append(f"magnesium is low ({value_text(mg.result)}): correct it alongside the calcium")
+        checks.append(f"magnesium is low ({value_text(mg.lab)}): correct it alongside the calcium")
     else:
-        checks.append(f"magnesium {value_text(mg.result)}")
+        checks.append(f"magnesium {value_text(mg.lab)}")
     if po4.missing:
         checks.append("no phosphate on record: measure it")
         suggestions.append(order_lab("po4"))
     else:
-        checks.append(f"phosphate {value_text(po4.result)}")
+        checks.append(f"phosphate {value_text(po4.lab)}")
     newest = symptoms[0] if symptoms else None
     values = {
-        "ica": value_text(ica.result),
-        "ica_when": snap.when_text(ica.result),
+        "ica": value_text(ica.lab),
+        "ica_when": snap.when_text(ica.lab),
         "symptoms": (f"with {newest.label.lower()} documented"
                      + (f" {ago_text(newest.time, snap.now)}" if newest.time else "") if newest else
                      "no cramps, spasm or tetany documented in the last 7 days"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..electrolytes import Reading
 from ..symptoms import heart_disease
 from ..wording import ago_text, compact_value, value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, rule
@@ -24,7 +25,7 @@ def dysrhythmia_risk(ctx: RuleContext) -> list[Finding]:
     snap, p = ctx.snapshot, ctx.params
     k, mg, ica = read(ctx, "k"), read(ctx, "mg"), read(ctx, "ica")
 
-    def acute_low(r, threshold):  # an early-post low K is rebound, not a derangement
+    def acute_low(r: Reading, threshold: float) -> bool:  # an early-post low K is rebound, not a derangement
         return r.acute(snap.now) and r.below(threshold) and not (r.analyte == "k" and r.early_post)
 
     deranged, marked = [], False
@@ -57,14 +58,14 @@ def dysrhythmia_risk(ctx: RuleContext) -> list[Finding]:
         return []
     monitor = []
     if k.acute(snap.now) and k.at_or_above(p["k_monitor"]):
-        monitor.append(f"K {value_text(k.result)}")
+        monitor.append(f"K {value_text(k.lab)}")
     if k.acute(snap.now) and k.below(p["k_marked_low"]) and not k.early_post:
-        monitor.append(f"K {value_text(k.result)}")
+        monitor.append(f"K {value_text(k.lab)}")
     names = {"k": "K", "mg": "Mg", "ica": "iCa"}
     return [Finding(values={
-        "derangements": "; ".join(f"{names[r.analyte]} {value_text(r.result)}, {snap.when_text(r.result)}"
+        "derangements": "; ".join(f"{names[r.analyte]} {value_text(r.lab)}, {snap.when_text(r.lab)}"
                                   for r in deranged),
-        "short": " and ".join(f"{names[r.analyte]} {compact_value(r.result)}" for r in deranged[:2]) + " mmol/L",
+        "short": " and ".join(f"{names[r.analyte]} {compact_value(r.lab)}" for r in deranged[:2]) + " mmol/L",
         "substrate": "; ".join(substrate[:3]),
         "trigger": "a marked derangement" if marked else cramp,
         "monitoring": (f"Continuous ECG monitoring: {monitor[0]}." if monitor else

@@ -91,9 +91,9 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
             flag = f"{flag} when drawn"
         if flag in ("low", "high"):
             abnormal.append(a)
-        status = class_text(r.timing) if snap.session_timed() else "current" if counts(a) else class_text(r.timing)
-        rows.append(f"| {NAMES[a]} | {value_text(r.result)}{' **' + flag + '**' if flag else ''} | "
-                    f"{snap.when_text(r.result)} | {status} |")
+        status = class_text(r.when) if snap.session_timed() else "current" if counts(a) else class_text(r.when)
+        rows.append(f"| {NAMES[a]} | {value_text(r.lab)}{' **' + flag + '**' if flag else ''} | "
+                    f"{snap.when_text(r.lab)} | {status} |")
     table = "\n".join(["| Test | Value | Drawn | Status |", "|---|---|---|---|", *rows])
 
     suggestions, actions = [], []
@@ -149,7 +149,7 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
         actions.append("order " + ", ".join(SHORT[a] for a in PANEL if a in order_for))
 
     if low:
-        parts = [f"{SHORT[a]} {compact_value(readings[a].result)}" for a in low]
+        parts = [f"{SHORT[a]} {compact_value(readings[a].lab)}" for a in low]
         problems = "Low " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]) + " mmol/L"
     elif abnormal:
         problems = ", ".join(f"{SHORT[a]} {_flag(readings[a], *limits[a])}" for a in abnormal[:2])
@@ -159,7 +159,7 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
     action = "; ".join(actions[:2]) if actions else "review the table"
     findings_text = []
     if low:
-        findings_text.append("Low: " + ", ".join(f"{NAMES[a].lower()} {value_text(readings[a].result)}"
+        findings_text.append("Low: " + ", ".join(f"{NAMES[a].lower()} {value_text(readings[a].lab)}"
                                                  for a in low) + ".")
     if order_for:
         findings_text.append("Missing or out of date: " + ", ".join(NAMES[a].lower() for a in PANEL

@@ -5,7 +5,8 @@ from ..medication_list import magnesium_sources
 from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
 from .potassium import _modality_line
-from .pv_common import ACUTE, MG_LOW, high_tiers, named_sources, read, recheck_reason  # noqa: F401 (MG_LOW: order rules)
+from .pv_common import ACUTE, high_tiers, named_sources, read, recheck_reason
+from .pv_common import MG_LOW as MG_LOW  # re-exported: the order rules import it from here
 
 MG_SEVERE_LOW = Threshold("mmol/L", low=0.20, high=0.60)
 MG_HIGH = Threshold("mmol/L", low=1.2, high=3.0)
@@ -21,8 +22,8 @@ def hypomagnesemia_severe(ctx: RuleContext) -> list[Finding]:
     if not mg.below(p["mg_severe_low"]):
         return []
     values = {
-        "mg": value_text(mg.result),
-        "mg_when": snap.when_text(mg.result),
+        "mg": value_text(mg.lab),
+        "mg_when": snap.when_text(mg.lab),
         "modality_line": _modality_line(
             snap, "On peritoneal dialysis: look for losses (diarrhea, diuretics, proton-pump inhibitors) and "
                   "plan oral or IV replacement with level checks.",
@@ -46,8 +47,8 @@ def hypermagnesemia(ctx: RuleContext) -> list[Finding]:
     if not mg.at_or_above(p["mg_high"]):
         return []
     values = {
-        "mg": value_text(mg.result),
-        "mg_when": snap.when_text(mg.result),
+        "mg": value_text(mg.lab),
+        "mg_when": snap.when_text(mg.lab),
         "mg_sources": named_sources(magnesium_sources(snap.medications), "Magnesium on the active medication list",
                                     "No magnesium product is on the active medication list; ask about laxatives "
                                     "and antacids.", tail=": stop it."),

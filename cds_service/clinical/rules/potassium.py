@@ -6,6 +6,8 @@ warning with recheck wording and a potassium order instead (policy section 2).
 """
 from __future__ import annotations
 
+from ..snapshot import Snapshot
+
 from ..medication_list import potassium_sources
 from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
@@ -17,7 +19,7 @@ K_SEVERE_LOW = Threshold("mmol/L", low=2.0, high=3.5)
 K_IV = Threshold("mmol/L", low=1.5, high=3.0)
 
 
-def _modality_line(snapshot, pd_text: str, crrt_text: str, hd_text: str) -> str:
+def _modality_line(snapshot: Snapshot, pd_text: str, crrt_text: str, hd_text: str) -> str:
     return {"PD": pd_text, "CRRT": crrt_text}.get(snapshot.modality or "", hd_text)
 
 
@@ -30,8 +32,8 @@ def hyperkalemia(ctx: RuleContext) -> list[Finding]:
     if not k.at_or_above(p["k_high"]):
         return []
     values = {
-        "k": value_text(k.result),
-        "k_when": snap.when_text(k.result),
+        "k": value_text(k.lab),
+        "k_when": snap.when_text(k.lab),
         "k_sources": named_sources(potassium_sources(snap.medications), "Potassium on the active medication list",
                                    "No potassium supplement is on the active medication list."),
         "modality_line": _modality_line(
@@ -59,10 +61,10 @@ def hypokalemia_severe(ctx: RuleContext) -> list[Finding]:
         mg_line = "No magnesium result on record: measure Mg and correct it alongside the potassium if low."
         suggestions.append(order_lab("mg"))
     elif mg.below(p["mg_low"]):
-        mg_line = (f"Magnesium is low too ({value_text(mg.result)}, {snap.when_text(mg.result)}): correct Mg "
+        mg_line = (f"Magnesium is low too ({value_text(mg.lab)}, {snap.when_text(mg.lab)}): correct Mg "
                    "alongside the potassium; low Mg makes low K refractory.")
     else:
-        mg_line = f"Magnesium {value_text(mg.result)} ({snap.when_text(mg.result)}): not low."
+        mg_line = f"Magnesium {value_text(mg.lab)} ({snap.when_text(mg.lab)}): not low."
     if k.below(p["k_iv"]):
         tier = (f"Below {p['k_iv']:.1f} mmol/L: give potassium intravenously per the potassium chloride label, "
                 "with continuous ECG monitoring.")
@@ -70,8 +72,8 @@ def hypokalemia_severe(ctx: RuleContext) -> list[Finding]:
         tier = ("Replace potassium cautiously with ECG monitoring: an anuric patient cannot excrete an excess "
                 "until the next session.")
     values = {
-        "k": value_text(k.result),
-        "k_when": snap.when_text(k.result),
+        "k": value_text(k.lab),
+        "k_when": snap.when_text(k.lab),
         "tier": tier,
         "mg_line": mg_line,
         "modality_line": _modality_line(

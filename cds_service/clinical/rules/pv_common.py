@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from ..electrolytes import Reading, acute_window, reading
 from ..symptoms import cramps
@@ -39,16 +39,7 @@ def cramp_text(ctx: RuleContext, days: float) -> str:
     return f"{newest.label.lower()} documented {ago_text(newest.time, ctx.snapshot.now)}"
 
 
-def value_or(reading: Reading, snapshot: Any, missing: str) -> tuple[str, str]:
-    """(value text, draw-time text) of a reading, or (missing, '')."""
-    if reading.result is None:
-        return missing, ""
-    from ..wording import value_text
-
-    return value_text(reading.result), snapshot.when_text(reading.result)
-
-
-def named_sources(orders, lead: str, none: str, tail: str = ".") -> str:
+def named_sources(orders: Sequence[Any], lead: str, none: str, tail: str = ".") -> str:
     """'<lead>: a; b; c<tail>' for up to three orders from the medication list, or ``none``."""
     if not orders:
         return none
@@ -64,7 +55,7 @@ def recheck_reason(r: Reading) -> str:
     return f"older than {r.acute_window.total_seconds() / 3600:g} h"
 
 
-def high_tiers(ctx: RuleContext, r: Reading, values: dict, critical: float, analyte: str,
+def high_tiers(ctx: RuleContext, r: Reading, values: dict[str, Any], critical: float, analyte: str,
                old_current_is_warning: bool = False) -> list[Finding]:
     """Warning, critical at ``critical``, or a recheck warning with a lab order when the value is not acute.
 

@@ -18,7 +18,7 @@ from cds_service.hooks.context import build_snapshot
 from cds_service.hooks.prefetch import Resolved
 from cds_service.services.patient_view import SERVICE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 PID = "p1"
 LOINC = "http://loinc.org"

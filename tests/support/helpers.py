@@ -9,7 +9,7 @@ from pathlib import Path
 from cds_service import fixtures
 from cds_service.hooks.validation import response_problems
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 # Every fixture's Bundle.timestamp is its scenario's "now"; in-process tests pin the clock there.
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)

@@ -147,7 +147,7 @@ def call(client, service_id: str, pid: str, patient: dict, draft: dict, selectio
 
 def topic(card: dict) -> str:
     """The rule id behind a card (source.topic.code carries it in the Epic form, e.g. QuinineForCramps)."""
-    from helpers import rule_of
+    from support.helpers import rule_of
 
     return rule_of(card)
 
