@@ -400,6 +400,45 @@ def scenarios() -> list[Scenario]:
     return out
 
 
+# ---------------------------------------------------------------------- order-hook patients (ord-*)
+# The patients the draft-order files in fhir_fixtures/orders/ are paired with (tests/orders_support.py,
+# the demo's order requests and /preview). Scenario files with other data carry it inline.
+
+def order_scenarios() -> list[Scenario]:
+    out = []
+
+    s = Scenario("ord-hd-low-mg", "Moreau", "Claire", "female", "1958-03-14",
+                 "Order-hook patient: hemodialysis, session ended 20 h ago; current K 3.1, Mg 0.55 and "
+                 "ionized Ca 1.05 mmol/L drawn 4 h ago (after an earlier Mg 0.81)")
+    s.on_dialysis(); s.usual_sessions(ago(hours=20))
+    s.lab("mg", "2601-3", 0.81, ago(days=7, hours=2))
+    s.lab("mg", "2601-3", 0.55, ago(hours=4)); s.lab("k", "2823-3", 3.1, ago(hours=4))
+    s.lab("ica", "1995-0", 1.05, ago(hours=4)); s.lab("po4", "14879-1", 1.4, ago(hours=4))
+    out.append(s)
+
+    s = Scenario("ord-hd-normal", "Lindqvist", "Per", "male", "1961-09-30",
+                 "Order-hook patient: hemodialysis, session ended 2 h ago; Mg 0.95 and ionized Ca 1.18 mmol/L "
+                 "before it; K 3.2 mmol/L drawn 15 min after it (early post-dialysis: rebounds)")
+    s.on_dialysis(); s.usual_sessions(ago(hours=2))
+    s.lab("mg", "2601-3", 0.95, ago(hours=6, minutes=30)); s.lab("ica", "1995-0", 1.18, ago(hours=6, minutes=30))
+    s.lab("po4", "14879-1", 1.3, ago(hours=6, minutes=30))
+    s.lab("k", "29349-8", 3.2, ago(hours=1, minutes=45))
+    out.append(s)
+
+    s = Scenario("ord-hd-no-labs", "Okafor", "Chidi", "male", "1966-05-02",
+                 "Order-hook patient: hemodialysis, no Mg or Ca result; last K 4.1 mmol/L 9 days ago")
+    s.on_dialysis(); s.usual_sessions(ago(hours=26))
+    s.lab("k", "2823-3", 4.1, ago(days=9))
+    out.append(s)
+
+    s = Scenario("ord-no-dialysis", "Brandt", "Helga", "female", "1952-11-21",
+                 "Order-hook patient: CKD stage 3, not on dialysis, low Mg 0.52 and K 4.9 mmol/L (no card)")
+    s.condition("ckd3", concept((ICD10CM, "N18.3", "Chronic kidney disease, stage 3 (moderate)")), ago(days=900))
+    s.lab("mg", "2601-3", 0.52, ago(hours=6)); s.lab("k", "2823-3", 4.9, ago(hours=6))
+    out.append(s)
+    return out
+
+
 # ---------------------------------------------------------------------- Synthea patient
 
 SYNTHEA_ID = "synthea-fletcher-dialysis"
@@ -474,7 +513,7 @@ def main() -> None:
     parser.add_argument("--synthea", type=Path, help="Synthea transaction bundle (.json.gz) for Fletcher Hyatt")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    for s in scenarios():
+    for s in scenarios() + order_scenarios():
         write(OUT / f"{s.pid}.json", s.bundle())
     if args.synthea:
         write(OUT / f"{SYNTHEA_ID}.json", synthea_bundle(args.synthea))
