@@ -49,6 +49,10 @@ LABS = {
     "2777-1": ("Phosphate [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL"),
     "5574-9": ("Aluminum [Mass/volume] in Serum or Plasma", "ug/L", "µg/L"),
     "8867-4": ("Heart rate", "/min", "beats/minute"),
+    "29463-7": ("Body weight", "kg", "kg"),
+    "8347-7": ("Body weight Measured --pre dialysis", "kg", "kg"),
+    "8344-4": ("Body weight Measured --post dialysis", "kg", "kg"),
+    "1994-3": ("Calcium.ionized [Moles/volume] in Blood", "mmol/L", "mmol/L"),
 }
 
 
@@ -124,6 +128,20 @@ class Scenario:
             "subject": self.ref, "performedPeriod": period,
         })
 
+    def procedure(self, kind: str, code: dict, start: datetime, end: datetime | None, status: str) -> dict:
+        period = {"start": ts(start), **({"end": ts(end)} if end else {})}
+        return self.add({"resourceType": "Procedure", "id": self.next_id(kind), "status": status,
+                         "code": code, "subject": self.ref, "performedPeriod": period})
+
+    def medication(self, kind: str, text: str, status: str = "active", route: str | None = None,
+                   authored: datetime | None = None) -> dict:
+        res = {"resourceType": "MedicationRequest", "id": self.next_id(kind), "status": status, "intent": "order",
+               "subject": self.ref, "medicationCodeableConcept": {"text": text},
+               "authoredOn": ts(authored or ago(days=20))}
+        if route:
+            res["dosageInstruction"] = [{"text": text, "route": {"text": route}}]
+        return self.add(res)
+
     def usual_sessions(self, last_end: datetime) -> None:
         """Three sessions a week: the last one ending at ``last_end``, two earlier ones."""
         for days in (4, 2, 0):
@@ -135,7 +153,7 @@ class Scenario:
         qty = {"value": value, "unit": unit or default_unit, "system": UCUM, "code": ucum or default_code}
         if comparator:
             qty = {"value": value, "comparator": comparator, **{k: v for k, v in qty.items() if k != "value"}}
-        category = "vital-signs" if loinc == "8867-4" else "laboratory"
+        category = "vital-signs" if loinc in ("8867-4", "29463-7", "8347-7", "8344-4") else "laboratory"
         return self.add({
             "resourceType": "Observation", "id": self.next_id(kind), "status": status,
             "category": [concept((OBS_CAT, category, "Vital Signs" if category == "vital-signs" else "Laboratory"))],
@@ -172,16 +190,28 @@ CRAMP = concept((SNOMED, "55300003", "Cramp"), (ICD10CM, "R25.2", "Cramp and spa
 SPASM = concept((SNOMED, "45352006", "Spasm"), text="Muscle spasm")
 
 
+HEART_FAILURE = concept((SNOMED, "88805009", "Chronic congestive heart failure"),
+                        (ICD10CM, "I50.9", "Heart failure, unspecified"))
+PD = concept((SNOMED, "71192002", "Peritoneal dialysis"))
+CRRT = concept((SNOMED, "714749008", "Continuous renal replacement therapy"))
+
+
 def scenarios() -> list[Scenario]:
-    """dx-low-mg, dx-normal and no-dialysis are hand-written files and are not generated here."""
+    """dx-low-mg, dx-normal and no-dialysis are hand-written files and are not generated here.
+
+    Policy version 2: each scenario's expected cards are in cards/scenarios/<patient id>.yaml.
+    """
     out = []
 
     s = Scenario("esrd-transplant", "Haddad", "Omar", "male", "1970-11-30",
-                 "ESRD with a functioning kidney transplant, no dialysis; low Mg and K (no card)")
+                 "Kidney transplant; an old dialysis-dependence code still active, last HD 200 days ago; "
+                 "low Mg and K (no card: not on dialysis)")
     s.condition("esrd", concept((SNOMED, "46177005", "End-stage renal disease"),
                                 (ICD10CM, "N18.6", "End stage renal disease")), ago(days=2000))
+    s.condition("dialysis-dependence", concept((ICD10CM, "Z99.2", "Dependence on renal dialysis")), ago(days=1500))
     s.condition("transplant", concept((SNOMED, "236436003", "End stage renal failure with renal transplant"),
                                       (ICD10CM, "Z94.0", "Kidney transplant status")), ago(days=700))
+    s.session(ago(days=200))
     s.lab("mg", "2601-3", 0.55, ago(days=2)); s.lab("k", "2823-3", 3.2, ago(days=2))
     out.append(s)
 
@@ -193,29 +223,43 @@ def scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("dx-low-k-mg-missing", "Petrov", "Ivan", "male", "1962-07-19",
-                 "Haemodialysis, K 3.1 mmol/L and no magnesium result in 30 days")
+                 "Hemodialysis, K 3.1 mmol/L and no magnesium result in 45 days")
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=3))
-    s.lab("mg", "2601-3", 0.80, ago(days=45))  # outside the 30-day lookback: not usable
+    s.lab("mg", "2601-3", 0.80, ago(days=50))  # outside the 45-day look-back: not usable
     s.normal_panel(ago(hours=22), skip=("mg", "k")); s.lab("k", "2823-3", 3.1, ago(hours=22))
     out.append(s)
 
     s = Scenario("dx-hyperkalemia-critical", "Silva", "Marta", "female", "1955-12-03",
-                 "Haemodialysis, pre-dialysis K 6.8 mmol/L (critical)")
+                 "Hemodialysis, K 6.8 mmol/L drawn 2 h ago, after the last session (critical)")
     s.on_dialysis(); s.usual_sessions(ago(days=2, hours=20))
     s.normal_panel(ago(days=3), skip=("k",)); s.lab("k", "2823-3", 5.1, ago(days=3))
     s.lab("k", "51618-7", 6.8, ago(hours=2))
     out.append(s)
 
+    s = Scenario("dx-hyperkalemia-superseded", "Moreau", "Claire", "female", "1958-03-17",
+                 "Hemodialysis, pre-dialysis K 6.8 mmol/L drawn 6 h ago, before the session that ended 1 h ago "
+                 "(warning: recheck)")
+    s.on_dialysis(); s.usual_sessions(ago(hours=1))
+    s.normal_panel(ago(hours=6), skip=("k",)); s.lab("k", "51618-7", 6.8, ago(hours=6))
+    out.append(s)
+
+    s = Scenario("dx-severe-deficits", "Lindqvist", "Erik", "male", "1951-06-02",
+                 "Hemodialysis, K 2.3, ionized Ca 0.75 and Mg 0.30 mmol/L drawn 3 h ago (three critical cards)")
+    s.on_dialysis(); s.usual_sessions(ago(days=1))
+    s.lab("k", "2823-3", 2.3, ago(hours=3)); s.lab("ica", "1995-0", 0.75, ago(hours=3))
+    s.lab("mg", "2601-3", 0.30, ago(hours=3)); s.lab("po4", "14879-1", 1.1, ago(hours=3))
+    out.append(s)
+
     s = Scenario("dx-low-ica", "Adeyemi", "Tunde", "male", "1960-02-27",
-                 "Haemodialysis, ionized Ca 1.02 mmol/L with normal Mg (total Ca also on file)")
+                 "Hemodialysis, ionized Ca 1.02 mmol/L with normal Mg (total Ca also on file)")
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=5))
-    s.normal_panel(ago(hours=30), skip=("ica",)); s.lab("ica", "1995-0", 1.02, ago(hours=30))
-    s.lab("total-ca", "17861-6", 8.9, ago(hours=30))
+    s.normal_panel(ago(hours=26), skip=("ica",)); s.lab("ica", "1995-0", 1.02, ago(hours=26))
+    s.lab("total-ca", "17861-6", 8.9, ago(hours=26))
     out.append(s)
 
     s = Scenario("dx-cramp-post-session", "Kowalski", "Anna", "female", "1957-04-11",
-                 "Session ended 3 h ago; leg cramps documented; post-dialysis Mg 0.62 and K 3.3; no iCa or "
-                 "phosphate since the session")
+                 "Session ended 3 h ago; leg cramps documented; post-dialysis Mg 0.62 and K 3.3; iCa and "
+                 "phosphate only from before the session (one consolidated card)")
     s.on_dialysis(); s.usual_sessions(ago(hours=3))
     s.lab("ica", "1995-0", 1.16, ago(days=2, hours=8)); s.lab("po4", "14879-1", 1.6, ago(days=2, hours=8))
     s.lab("mg", "2601-3", 0.62, ago(hours=1)); s.lab("k", "29349-8", 3.3, ago(hours=1))
@@ -223,38 +267,83 @@ def scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("dx-spasm-normal-labs", "Brennan", "Liam", "male", "1968-08-16",
-                 "Spasm observed yesterday; every electrolyte in range since the last session (info work-up)")
+                 "Spasm observed yesterday; every electrolyte in range since the last session (info review)")
     s.on_dialysis(); s.usual_sessions(ago(hours=20))
     s.normal_panel(ago(hours=18)); s.symptom("spasm", SPASM, ago(hours=17))
     out.append(s)
 
     s = Scenario("dx-aluminum-high", "Duarte", "Rosa", "female", "1948-10-05",
-                 "Haemodialysis, serum aluminium 85 µg/L and myoclonus")
+                 "Hemodialysis, serum aluminum 85 µg/L and myoclonus, on aluminum hydroxide")
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=1)); s.normal_panel(ago(days=1))
     s.lab("aluminum", "5574-9", 85, ago(days=20))
     s.condition("myoclonus", concept((SNOMED, "17450006", "Myoclonus"), (ICD10CM, "G25.3", "Myoclonus")),
                 ago(days=10))
+    s.medication("al", "aluminum hydroxide 320 mg/5 mL oral suspension", route="oral")
     out.append(s)
 
     s = Scenario("dx-aluminum-sources", "Whitfield", "George", "male", "1953-06-22",
-                 "Haemodialysis, serum aluminium 35 µg/L (find and remove sources)")
+                 "Hemodialysis, serum aluminum 35 µg/L (find and remove sources), on sucralfate")
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=4)); s.normal_panel(ago(days=1))
     s.lab("aluminum", "5574-9", 35, ago(days=40))
+    s.medication("sucralfate", "sucralfate 1 g oral tablet", route="oral")
     out.append(s)
 
     s = Scenario("dx-neuro-no-aluminum", "Oyelaran", "Funmi", "female", "1959-01-17",
-                 "Haemodialysis, speech disturbance coded, no aluminium level in 90 days")
+                 "Hemodialysis, speech disturbance with onset 6 days ago, no aluminum level in 12 months")
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=4)); s.normal_panel(ago(days=1))
-    s.lab("aluminum", "5574-9", 12, ago(days=200))
+    s.lab("aluminum", "5574-9", 12, ago(days=400))
     s.condition("speech", concept((SNOMED, "29164008", "Disturbance in speech"),
                                   (ICD10CM, "R47.9", "Unspecified speech disturbances")), ago(days=6))
     out.append(s)
 
     s = Scenario("dx-tachycardia", "Jensen", "Mette", "female", "1964-03-09",
-                 "Haemodialysis, K 3.2 mmol/L with heart rate 118/min 3 h ago")
+                 "Hemodialysis, K 3.2 mmol/L, cramps yesterday and heart rate 118/min 3 h ago")
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=6))
     s.normal_panel(ago(hours=10), skip=("k",)); s.lab("k", "2823-3", 3.2, ago(hours=10))
     s.lab("hr", "8867-4", 84, ago(hours=30)); s.lab("hr", "8867-4", 118, ago(hours=3)); s.lab("hr", "8867-4", 96, ago(hours=1))
+    s.condition("cramp", CRAMP, ago(hours=20), category="encounter-diagnosis")
+    out.append(s)
+
+    s = Scenario("dx-heart-failure-mild-mg", "Okafor", "Chidi", "male", "1950-09-21",
+                 "Hemodialysis and heart failure, mildly low Mg 0.62 mmol/L, no cramps (no dysrhythmia card)")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2))
+    s.normal_panel(ago(hours=20), skip=("mg",)); s.lab("mg", "2601-3", 0.62, ago(hours=20))
+    s.condition("hf", HEART_FAILURE, ago(days=900))
+    out.append(s)
+
+    s = Scenario("dx-hypermagnesemia", "Schultz", "Hanna", "female", "1946-12-08",
+                 "Hemodialysis, Mg 2.4 mmol/L on magnesium hydroxide (milk of magnesia) for constipation")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=3))
+    s.normal_panel(ago(hours=22), skip=("mg",)); s.lab("mg", "2601-3", 2.4, ago(hours=22))
+    s.medication("mom", "magnesium hydroxide 400 mg/5 mL (Milk of Magnesia) 30 mL at night", route="oral")
+    out.append(s)
+
+    s = Scenario("dx-high-ufr", "Romero", "Diego", "male", "1966-04-25",
+                 "Hemodialysis, 4.2 kg removed in a 3.5 h session (pre 78.2 kg, post 74.0 kg): UFR 16.2 mL/kg/h")
+    s.on_dialysis(); s.usual_sessions(ago(days=2, hours=20))
+    end = ago(hours=20)
+    s.session(end, hours=3.5)
+    s.lab("weight", "8347-7", 78.2, end - timedelta(hours=3, minutes=45))
+    s.lab("weight", "8344-4", 74.0, end + timedelta(minutes=10))
+    s.normal_panel(ago(hours=19))
+    out.append(s)
+
+    s = Scenario("dx-pd-low-k", "Tanaka", "Yumi", "female", "1972-01-30",
+                 "Peritoneal dialysis (no HD sessions), K 3.2 mmol/L: oral KCl advice, no HD session wording")
+    s.condition("esrd", concept((SNOMED, "46177005", "End-stage renal disease"),
+                                (ICD10CM, "N18.6", "End stage renal disease")), ago(days=700))
+    s.condition("pd", PD, ago(days=600))
+    s.medication("pd-fluid", "Dianeal PD-2 with 1.5% dextrose, peritoneal dialysis solution 2 L",
+                 route="intraperitoneal")
+    s.normal_panel(ago(days=2), skip=("k",)); s.lab("k", "2823-3", 3.2, ago(days=2))
+    out.append(s)
+
+    s = Scenario("dx-crrt-low-mg", "Petrova", "Elena", "female", "1963-08-14",
+                 "Intensive care, CRRT running for 2 days; Mg 0.35 mmol/L drawn 4 h ago (critical, CRRT wording)")
+    s.condition("dialysis-dependence", concept((ICD10CM, "Z99.2", "Dependence on renal dialysis")), ago(days=3))
+    s.procedure("crrt", CRRT, ago(days=2), None, "in-progress")
+    s.lab("mg", "2601-3", 0.35, ago(hours=4)); s.lab("k", "2823-3", 4.1, ago(hours=4))
+    s.lab("ica", "1994-3", 1.15, ago(hours=4))
     out.append(s)
 
     # ------------------------------------------------------------------ decoys: no card may fire
@@ -290,6 +379,62 @@ def scenarios() -> list[Scenario]:
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2))
     s.normal_panel(ago(days=1), skip=("mg", "k"))
     s.lab("mg", "2601-3", 0.70, ago(days=1)); s.lab("k", "2823-3", 3.5, ago(days=1))
+    out.append(s)
+
+    s = Scenario("decoy-future-result", "Berg", "Ingrid", "female", "1965-07-07",
+                 "Decoy: a K of 7.2 mmol/L dated tomorrow (data error); the current panel is normal")
+    s.on_dialysis(); s.usual_sessions(ago(days=1, hours=2)); s.normal_panel(ago(hours=20))
+    s.lab("k", "2823-3", 7.2, NOW + timedelta(days=1))
+    out.append(s)
+
+    s = Scenario("decoy-early-post-k", "Walsh", "Declan", "male", "1959-11-19",
+                 "Decoy: K 3.1 mmol/L drawn 30 min after a session that ended 1 h ago (rebounds: no card)")
+    s.on_dialysis(); s.usual_sessions(ago(hours=1))
+    s.normal_panel(ago(minutes=30), skip=("k",)); s.lab("k", "2823-3", 3.1, ago(minutes=30))
+    out.append(s)
+
+    s = Scenario("decoy-normal-after-session", "Haas", "Lena", "female", "1970-05-05",
+                 "Decoy: a normal panel drawn 20 min after a session that ended 40 min ago, no cramps (no card)")
+    s.on_dialysis(); s.usual_sessions(ago(minutes=40)); s.normal_panel(ago(minutes=20))
+    out.append(s)
+    return out
+
+
+# ---------------------------------------------------------------------- order-hook patients (ord-*)
+# The patients the draft-order files in fhir_fixtures/orders/ are paired with (tests/orders_support.py,
+# the demo's order requests and /preview). Scenario files with other data carry it inline.
+
+def order_scenarios() -> list[Scenario]:
+    out = []
+
+    s = Scenario("ord-hd-low-mg", "Moreau", "Claire", "female", "1958-03-14",
+                 "Order-hook patient: hemodialysis, session ended 20 h ago; current K 3.1, Mg 0.55 and "
+                 "ionized Ca 1.05 mmol/L drawn 4 h ago (after an earlier Mg 0.81)")
+    s.on_dialysis(); s.usual_sessions(ago(hours=20))
+    s.lab("mg", "2601-3", 0.81, ago(days=7, hours=2))
+    s.lab("mg", "2601-3", 0.55, ago(hours=4)); s.lab("k", "2823-3", 3.1, ago(hours=4))
+    s.lab("ica", "1995-0", 1.05, ago(hours=4)); s.lab("po4", "14879-1", 1.4, ago(hours=4))
+    out.append(s)
+
+    s = Scenario("ord-hd-normal", "Lindqvist", "Per", "male", "1961-09-30",
+                 "Order-hook patient: hemodialysis, session ended 2 h ago; Mg 0.95 and ionized Ca 1.18 mmol/L "
+                 "before it; K 3.2 mmol/L drawn 15 min after it (early post-dialysis: rebounds)")
+    s.on_dialysis(); s.usual_sessions(ago(hours=2))
+    s.lab("mg", "2601-3", 0.95, ago(hours=6, minutes=30)); s.lab("ica", "1995-0", 1.18, ago(hours=6, minutes=30))
+    s.lab("po4", "14879-1", 1.3, ago(hours=6, minutes=30))
+    s.lab("k", "29349-8", 3.2, ago(hours=1, minutes=45))
+    out.append(s)
+
+    s = Scenario("ord-hd-no-labs", "Okafor", "Chidi", "male", "1966-05-02",
+                 "Order-hook patient: hemodialysis, no Mg or Ca result; last K 4.1 mmol/L 9 days ago")
+    s.on_dialysis(); s.usual_sessions(ago(hours=26))
+    s.lab("k", "2823-3", 4.1, ago(days=9))
+    out.append(s)
+
+    s = Scenario("ord-no-dialysis", "Brandt", "Helga", "female", "1952-11-21",
+                 "Order-hook patient: CKD stage 3, not on dialysis, low Mg 0.52 and K 4.9 mmol/L (no card)")
+    s.condition("ckd3", concept((ICD10CM, "N18.3", "Chronic kidney disease, stage 3 (moderate)")), ago(days=900))
+    s.lab("mg", "2601-3", 0.52, ago(hours=6)); s.lab("k", "2823-3", 4.9, ago(hours=6))
     out.append(s)
     return out
 
@@ -368,7 +513,7 @@ def main() -> None:
     parser.add_argument("--synthea", type=Path, help="Synthea transaction bundle (.json.gz) for Fletcher Hyatt")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    for s in scenarios():
+    for s in scenarios() + order_scenarios():
         write(OUT / f"{s.pid}.json", s.bundle())
     if args.synthea:
         write(OUT / f"{SYNTHEA_ID}.json", synthea_bundle(args.synthea))

@@ -69,4 +69,5 @@ def test_cards_list_prints_every_rule_in_run_order_with_its_status_and_threshold
     patient_view = out.split("## order-select")[0]
     positions = [patient_view.index(f"`{r.id}`") for r in rules_for("patient-view")]
     assert positions == sorted(positions)
-    assert "| `hypomagnesemia` | active | warning | mg_low = 0.7 mmol/L (0.4–1), shifting_window = 5 h (0–12) |" in out
+    assert ("| `hypomagnesemia-severe` | active | critical | mg_severe_low = 0.4 mmol/L (0.2–0.6), acute_window = 72 h "
+            "(6–168), crrt_window = 12 h (2–48), chronic_window = 45 d (7–90) |") in out

@@ -65,7 +65,7 @@ def test_scope_strings_are_never_parsed(make_app, scope):
                    fhirAuthorization={"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": scope,
                                       "subject": "cds"})
     resp = client.post(f"/cds-services/{PV}", json=body)
-    assert resp.status_code == 200 and "hypomagnesemia" in topics(resp.get_json())
+    assert resp.status_code == 200 and "electrolyte-review" in topics(resp.get_json())
 
 
 def test_epic_long_draft_order_ids_are_selected_and_named(client):

@@ -32,7 +32,7 @@ def test_feedback_is_stored_and_linked_to_the_rule(make_app):
     from cds_service.hooks.feedback import issued_cards
     with store.engine.connect() as conn:
         rule = conn.execute(select(issued_cards.c.rule_id).where(issued_cards.c.card_uuid == card["uuid"])).scalar()
-    assert rule == "hypomagnesemia"
+    assert rule == "electrolyte-review"
 
 
 def test_invalid_feedback_is_400_and_nothing_is_stored(make_app):
@@ -81,13 +81,13 @@ def test_feedback_for_a_card_never_issued_is_200_but_counts_for_no_rule(make_app
         PV, "dx-low-mg", prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"))))
     issued = {rule_of(c): c["uuid"] for c in resp.get_json()["cards"]}
     made_up = str(uuid.uuid4())
-    for service, card in ((PV, made_up), (OSIGN, issued["hypomagnesemia"]), (PV, issued["hypomagnesemia"])):
+    for service, card in ((PV, made_up), (OSIGN, issued["electrolyte-review"]), (PV, issued["electrolyte-review"])):
         fb = client.post(f"/cds-services/{service}/feedback", json=_feedback(card))
         assert fb.status_code == 200 and fb.get_json() == {"stored": 1}
     store = app.extensions["cds"].feedback
     store.flush()
     report = collect(store.engine)
-    mg = next(r for r in report.rows_for(PV) if r.rule == "hypomagnesemia")
+    mg = next(r for r in report.rows_for(PV) if r.rule == "electrolyte-review")
     assert (mg.with_feedback, mg.accepted) == (1, 1)  # only its own service's feedback
     assert report.service_total(PV).accepted == 1
     assert report.unmatched(PV).accepted == 1  # the made-up uuid

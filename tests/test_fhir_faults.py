@@ -36,8 +36,8 @@ def test_401_from_fhir_server_with_nothing_prefetched_is_412(fetch_client):
     text = str(resp.get_json())
     assert "secret-token" not in text
     # 401 is not retried: one call per fetched key (the Patient is never fetched: no rule reads it)
-    assert len(responses.calls) == 7
-    assert not any("/Patient/" in c.request.url for c in responses.calls)
+    assert len(responses.calls) == 9  # conditions, procedures, encounters, labs, aluminum, weights, medications,
+    assert not any("/Patient/" in c.request.url for c in responses.calls)  # heart rate, symptoms
 
 
 @responses.activate
@@ -85,7 +85,7 @@ def test_operation_outcome_in_prefetch_is_fetched_instead(fetch_client):
     responses.add(responses.GET, ALL, status=200, json=labs)
     resp = fetch_client.post(f"/cds-services/{PV}", json=_body(prefetch))
     assert resp.status_code == 200
-    assert "hypomagnesemia" in topics(resp.get_json())
+    assert "electrolyte-review" in topics(resp.get_json())
     assert len(responses.calls) == 1 and "/Observation?" in responses.calls[0].request.url
 
 

@@ -24,7 +24,7 @@ def test_discovery_over_http(live_service):
 
 def test_health_over_http(live_service):
     body = live_service.get("/health").json()
-    assert body["status"] == "ok" and "hypomagnesemia" in body["rules"]
+    assert body["status"] == "ok" and "electrolyte-review" in body["rules"]
 
 
 def test_fetch_mode_low_mg_card(live_service, fhir_server):
@@ -33,7 +33,7 @@ def test_fetch_mode_low_mg_card(live_service, fhir_server):
     assert resp.status_code == 200, resp.text
     data = resp.json()
     assert_valid_response(data)
-    assert "hypomagnesemia" in topics(data)
+    assert "electrolyte-review" in topics(data)
     assert "fetch;dur=" in resp.headers["Server-Timing"]
 
 
@@ -42,7 +42,7 @@ def test_prefetch_mode_low_mg_card_without_touching_the_fhir_server(live_service
     body["prefetch"] = ehr_prefetch(fhir_server, PV, body["context"])
     resp = live_service.post(f"/cds-services/{PV}", body)
     assert resp.status_code == 200, resp.text
-    assert "hypomagnesemia" in topics(resp.json())
+    assert "electrolyte-review" in topics(resp.json())
 
 
 def test_fetch_mode_normal_and_non_dialysis_patients_get_no_mg_card(live_service, fhir_server):
@@ -50,7 +50,7 @@ def test_fetch_mode_normal_and_non_dialysis_patients_get_no_mg_card(live_service
         body = hook_request(PV, patient, fhir_server=fhir_server.base_url, token=fhir_server.token)
         resp = live_service.post(f"/cds-services/{PV}", body)
         assert resp.status_code == 200
-        assert "hypomagnesemia" not in topics(resp.json()), patient
+        assert "electrolyte-review" not in topics(resp.json()), patient
 
 
 def test_wrong_fhir_token_gives_412(live_service, fhir_server):
@@ -98,5 +98,5 @@ def test_log_lines_are_json_and_carry_the_hook_instance(live_service, fhir_serve
     live_service.post(f"/cds-services/{PV}", body)
     lines = [json.loads(line) for line in live_service.log_text().splitlines() if line.startswith("{")]
     hook_lines = [entry for entry in lines if entry.get("hookInstance") == "log-check-instance"]
-    assert hook_lines and hook_lines[-1]["status"] == 200 and "hypomagnesemia" in hook_lines[-1]["fired"]
+    assert hook_lines and hook_lines[-1]["status"] == 200 and "electrolyte-review" in hook_lines[-1]["fired"]
     assert fhir_server.token not in live_service.log_text()

@@ -10,13 +10,13 @@ import pytest
 from cds_service.cli import main
 from support.helpers import REPO
 
-# A valid card for the registered rule `hypomagnesemia`. Line numbers matter to the tests below.
+# A valid card for the registered rule `hypomagnesemia-severe`. Line numbers matter to the tests below.
 GOOD = textwrap.dedent("""\
-    rule: hypomagnesemia
-    title: Hypomagnesemia in a dialysis patient
+    rule: hypomagnesemia-severe
+    title: Severe hypomagnesemia in a dialysis patient
     indicator: warning
-    thresholds: {mg_low: {value: 0.70, unit: mmol/L},
-                 shifting_window: {value: 5, unit: h}}
+    thresholds: {mg_severe_low: {value: 0.40, unit: mmol/L},
+                 acute_window: {value: 72, unit: h}, crrt_window: {value: 12, unit: h}, chronic_window: {value: 45, unit: d}}
     placeholders:
       mg: "< 0.50 mmol/L (1.22 mg/dL)"
       mg_time: "2026-11-24 23:59 UTC (29 d 23 h ago)"
@@ -38,7 +38,7 @@ GOOD = textwrap.dedent("""\
     """)
 
 
-def lint_text(tmp_path, capsys, text: str, name: str = "hypomagnesemia.yaml") -> tuple[int, list[str]]:
+def lint_text(tmp_path, capsys, text: str, name: str = "hypomagnesemia-severe.yaml") -> tuple[int, list[str]]:
     folder = tmp_path / "cards"
     folder.mkdir(exist_ok=True)
     (folder / name).write_text(text)
@@ -47,7 +47,7 @@ def lint_text(tmp_path, capsys, text: str, name: str = "hypomagnesemia.yaml") ->
     return code, [line for line in out.splitlines() if line.strip()]
 
 
-def only_problem(lines: list[str], tmp_path, name: str = "hypomagnesemia.yaml") -> tuple[int, str]:
+def only_problem(lines: list[str], tmp_path, name: str = "hypomagnesemia-severe.yaml") -> tuple[int, str]:
     assert len(lines) == 1, lines
     prefix = f"{tmp_path / 'cards' / name}:"
     assert lines[0].startswith(prefix), lines[0]
@@ -64,10 +64,10 @@ def test_the_real_card_files_pass_through_the_real_cli():
 
 
 def test_cli_without_path_lints_the_configured_folder(capsys, monkeypatch, tmp_path):
-    (tmp_path / "hypomagnesemia.yaml").write_text(GOOD.replace("indicator: warning", "indicator: loud"))
+    (tmp_path / "hypomagnesemia-severe.yaml").write_text(GOOD.replace("indicator: warning", "indicator: loud"))
     monkeypatch.setenv("CDS_CARDS_DIR", str(tmp_path))
     assert main(["cards", "lint"]) == 1
-    assert f"{tmp_path / 'hypomagnesemia.yaml'}:3: indicator 'loud' is not valid" in capsys.readouterr().out
+    assert f"{tmp_path / 'hypomagnesemia-severe.yaml'}:3: indicator 'loud' is not valid" in capsys.readouterr().out
 
 
 def test_a_good_file_passes(tmp_path, capsys):
@@ -116,28 +116,29 @@ def test_placeholder_used_without_an_example(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("entry,message", [
-    ("{value: 0.7O, unit: mmol/L}", "thresholds.mg_low: value must be a number, got '0.7O'"),
-    ('{value: "0.70", unit: mmol/L}', "thresholds.mg_low: value must be a number, got '0.70'"),
-    ("{value: 7.0, unit: mmol/L}", "thresholds.mg_low: value 7 mmol/L is outside the plausible range 0.4–1 mmol/L"),
-    ("{value: 1.7, unit: mg/dL}", "thresholds.mg_low: unit must be 'mmol/L', got 'mg/dL'"),
-    ("0.70", "thresholds.mg_low must be {value: <number>, unit: mmol/L}, got 0.7"),
-    ("{value: 0.70}", "thresholds.mg_low must be {value: <number>, unit: mmol/L}, got {'value': 0.7}"),
+    ("{value: 0.4O, unit: mmol/L}", "thresholds.mg_severe_low: value must be a number, got '0.4O'"),
+    ('{value: "0.40", unit: mmol/L}', "thresholds.mg_severe_low: value must be a number, got '0.40'"),
+    ("{value: 4.0, unit: mmol/L}", "thresholds.mg_severe_low: value 4 mmol/L is outside the plausible range "
+                                   "0.2–0.6 mmol/L"),
+    ("{value: 1.0, unit: mg/dL}", "thresholds.mg_severe_low: unit must be 'mmol/L', got 'mg/dL'"),
+    ("0.40", "thresholds.mg_severe_low must be {value: <number>, unit: mmol/L}, got 0.4"),
+    ("{value: 0.40}", "thresholds.mg_severe_low must be {value: <number>, unit: mmol/L}, got {'value': 0.4}"),
 ])
 def test_threshold_typos_wrong_units_and_implausible_values_are_refused(tmp_path, capsys, entry, message):
-    code, lines = lint_text(tmp_path, capsys, GOOD.replace("{mg_low: {value: 0.70, unit: mmol/L},",
-                                                           "{mg_low: " + entry + ","))
+    code, lines = lint_text(tmp_path, capsys, GOOD.replace("{mg_severe_low: {value: 0.40, unit: mmol/L},",
+                                                           "{mg_severe_low: " + entry + ","))
     line, got = only_problem(lines, tmp_path)
     assert (code, line, got) == (1, 4, message)
 
 
 def test_missing_and_unknown_thresholds_are_refused(tmp_path, capsys):
-    text = GOOD.replace("{mg_low: {value: 0.70, unit: mmol/L},", "{mg_lo: {value: 0.70, unit: mmol/L},")
+    text = GOOD.replace("{mg_severe_low: {value: 0.40, unit: mmol/L},", "{mg_severe_lo: {value: 0.40, unit: mmol/L},")
     code, lines = lint_text(tmp_path, capsys, text)
     assert code == 1 and len(lines) == 2, lines
-    assert lines[1].endswith("thresholds.mg_low is missing: rule 'hypomagnesemia' reads it ({value: ..., unit: "
-                             "mmol/L}, plausible range 0.4–1)")
-    assert lines[0].endswith("thresholds.mg_lo: rule 'hypomagnesemia' reads no threshold 'mg_lo' (it reads: "
-                             "mg_low, shifting_window)")
+    assert lines[1].endswith("thresholds.mg_severe_low is missing: rule 'hypomagnesemia-severe' reads it ({value: "
+                             "..., unit: mmol/L}, plausible range 0.2–0.6)")
+    assert lines[0].endswith("thresholds.mg_severe_lo: rule 'hypomagnesemia-severe' reads no threshold "
+                             "'mg_severe_lo' (it reads: acute_window, chronic_window, crrt_window, mg_severe_low)")
 
 
 def test_suggestion_text_may_use_its_kind_parameters_but_not_others(tmp_path, capsys):
@@ -184,19 +185,20 @@ def test_source_missing_entirely(tmp_path, capsys):
 
 
 def test_topic_code_must_be_a_registered_rule(tmp_path, capsys):
-    text = GOOD.replace("rule: hypomagnesemia", "rule: hypomagnesaemia")
-    code, lines = lint_text(tmp_path, capsys, text, name="hypomagnesaemia.yaml")
-    line, message = only_problem(lines, tmp_path, name="hypomagnesaemia.yaml")
+    text = GOOD.replace("rule: hypomagnesemia-severe", "rule: hypomagnesaemia-severe")
+    code, lines = lint_text(tmp_path, capsys, text, name="hypomagnesaemia-severe.yaml")
+    line, message = only_problem(lines, tmp_path, name="hypomagnesaemia-severe.yaml")
     assert code == 1 and line == 1
-    assert message.startswith("rule 'hypomagnesaemia' is not a registered rule")
-    assert "hypomagnesemia" in message  # names the rules that do exist
+    assert message.startswith("rule 'hypomagnesaemia-severe' is not a registered rule")
+    assert "hypomagnesemia-severe" in message  # names the rules that do exist
 
 
 def test_file_name_must_match_the_rule(tmp_path, capsys):
     code, lines = lint_text(tmp_path, capsys, GOOD, name="low-mg.yaml")
     line, message = only_problem(lines, tmp_path, name="low-mg.yaml")
     assert code == 1 and line == 1
-    assert message == "file name 'low-mg.yaml' does not match rule 'hypomagnesemia' (expected hypomagnesemia.yaml)"
+    assert message == ("file name 'low-mg.yaml' does not match rule 'hypomagnesemia-severe' (expected "
+                       "hypomagnesemia-severe.yaml)")
 
 
 @pytest.mark.parametrize("where,old,new,line", [
@@ -260,11 +262,11 @@ def test_duplicate_keys_are_reported(tmp_path, capsys):
 def test_two_files_for_one_rule(tmp_path, capsys):
     folder = tmp_path / "cards"
     folder.mkdir()
-    (folder / "hypomagnesemia.yaml").write_text(GOOD)
-    (folder / "hypomagnesemia.yml").write_text(GOOD)
+    (folder / "hypomagnesemia-severe.yaml").write_text(GOOD)
+    (folder / "hypomagnesemia-severe.yml").write_text(GOOD)
     assert main(["cards", "lint", str(folder)]) == 1
     out = capsys.readouterr().out
-    assert "already has a card file" in out and "file name 'hypomagnesemia.yml'" not in out
+    assert "already has a card file" in out and "file name 'hypomagnesemia-severe.yml'" not in out
 
 
 def test_every_problem_of_a_file_is_reported_at_once(tmp_path, capsys):

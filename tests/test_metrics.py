@@ -48,7 +48,7 @@ def test_metrics_count_calls_rules_latency_and_feedback(make_app):
     assert value(text, "cds_hook_calls_total", service=PV, status="200") == 2
     assert value(text, "cds_hook_calls_total", service=PV, status="400") == 1
     assert value(text, "cds_hook_calls_total", service="unknown", status="404") == 1
-    assert value(text, "cds_rule_fired_total", service=PV, rule="hypomagnesemia") == 2
+    assert value(text, "cds_rule_fired_total", service=PV, rule="electrolyte-review") == 2
     assert value(text, "cds_hook_latency_seconds_count", service=PV) == 3
     assert value(text, "cds_hook_latency_seconds_bucket", service=PV, le="+Inf") == 3
     assert value(text, "cds_feedback_total", service=PV, outcome="accepted") == 1
@@ -100,7 +100,7 @@ def test_metrics_aggregate_every_gunicorn_worker(tmp_path):
         for _ in range(10):
             text = requests.get(f"{service.base_url}/metrics", timeout=15).text
             assert value(text, "cds_hook_calls_total", service=PV, status="200") == calls
-            assert value(text, "cds_rule_fired_total", service=PV, rule="hypomagnesemia") == calls
+            assert value(text, "cds_rule_fired_total", service=PV, rule="electrolyte-review") == calls
             assert value(text, "cds_hook_latency_seconds_count", service=PV) == calls
             assert value(text, "cds_hook_latency_seconds_bucket", service=PV, le="+Inf") == calls
             assert value(text, "cds_feedback_total", service=PV, outcome="overridden") == 3

@@ -25,10 +25,10 @@ def test_every_order_file_and_patient_is_covered():
 
 
 def test_main_patient_fixtures_with_order_files(client):
-    """The shared dx-* fixtures: K replacement with low Mg, quinine, and nothing for the non-dialysis patient."""
+    """The shared dx-* fixtures: KCl with K 6.8 is one critical card; nothing for the non-dialysis patient."""
     draft = order_fixture("potassium-chloride-oral")
-    cards = call(client, SIGN, "dx-low-mg", patient_fixture("dx-low-mg"), draft)
-    assert ("replacement-before-magnesium", "kcl-oral") in card_pairs(cards, draft)
+    cards = call(client, SIGN, "dx-hyperkalemia-critical", patient_fixture("dx-hyperkalemia-critical"), draft)
+    assert card_pairs(cards, draft) == [("potassium-supplement", "kcl-oral")] and cards[0]["indicator"] == "critical"
     assert call(client, SIGN, "no-dialysis", patient_fixture("no-dialysis"), order_fixture("quinine")) == []
 
 
@@ -50,12 +50,13 @@ def test_order_select_cards_only_for_selected_orders(client):
     draft = order_fixture("sandbox-mixed")
     patient = patient_fixture("ord-hd-low-mg")
     cards = call(client, SELECT, "ord-hd-low-mg", patient, draft, ["MedicationRequest/sb-kcl"])
-    assert card_pairs(cards, draft) == [("potassium-in-dialysis", "sb-kcl"), ("replacement-before-magnesium", "sb-kcl")]
-    assert call(client, SELECT, "ord-hd-low-mg", patient, draft, ["MedicationRequest/sb-mg-oxide"]) == []
-    # the unselected IV magnesium is caught on order-sign
+    assert card_pairs(cards, draft) == [("magnesium-co-management", "sb-kcl")]
+    assert card_pairs(call(client, SELECT, "ord-hd-low-mg", patient, draft, ["MedicationRequest/sb-baclofen"]),
+                      draft) == [("baclofen-dialysis", "sb-baclofen")]
+    # the unselected oral magnesium is caught on order-sign
     signed = call(client, SIGN, "ord-hd-low-mg", patient, draft)
-    assert [c["suggestions"][0]["actions"][0]["resourceId"] for c in cards_of(signed, "iv-magnesium-dialysis")] == [
-        "MedicationRequest/sb-mg-iv"]
+    assert [c["suggestions"][0]["actions"][0]["resourceId"] for c in cards_of(signed, "oral-magnesium")] == [
+        "MedicationRequest/sb-mg-oxide"]
 
 
 @pytest.mark.parametrize("name", ORDER_FILES)
@@ -71,8 +72,8 @@ def test_all_orders_at_once_for_the_low_mg_patient(client):
     expected = sorted(p for (name, pid), pairs in EXPECTED.items() if pid == "ord-hd-low-mg" for p in pairs)
     got = card_pairs(cards, draft)
     assert set(expected) <= set(got)
-    decoys = {"mg-oxide-oral", "pd-solution", "kcl-nacl-maintenance", "ca-carbonate", "nuedexta", "baclofen-it",
-              "gabapentin-300-qd", "gabapentin-300-hd", "sb-mg-oxide"}
+    decoys = {"pd-solution", "kcl-nacl-maintenance", "ca-carbonate", "nuedexta", "baclofen-it",
+              "gabapentin-300-qd", "gabapentin-300-hd"}
     assert not decoys & {order for _rule, order in got}
 
 

@@ -63,7 +63,7 @@ def test_fetch_mode_order_select_only_the_selected_order(live_service, fhir_serv
     body = hook_request(SELECT, "ord-hd-low-mg", fhir_server=fhir_server.base_url, token=fhir_server.token,
                         draft_orders=draft, selections=["MedicationRequest/sb-baclofen"])
     assert card_pairs(_post(live_service, SELECT, body), draft) == [("baclofen-dialysis", "sb-baclofen")]
-    body["context"]["selections"] = ["MedicationRequest/sb-mg-oxide"]
+    body["context"]["selections"] = []
     assert _post(live_service, SELECT, body) == []
 
 
@@ -73,5 +73,7 @@ def test_fetch_mode_latest_labs_reach_the_order_cards(live_service, fhir_server)
     body = hook_request(SIGN, "ord-hd-low-mg", fhir_server=fhir_server.base_url, token=fhir_server.token,
                         draft_orders=draft)
     cards = {rule_of(c): c for c in _post(live_service, SIGN, body)}
-    assert "0.55 mmol/L" in cards["iv-magnesium-dialysis"]["detail"]
-    assert "4.8 mmol/L" in cards["potassium-in-dialysis"]["detail"]
+    assert "0.55 mmol/L" in cards["parenteral-magnesium"]["detail"]
+    assert "3.1 mmol/L" in cards["magnesium-co-management"]["detail"]
+    # drawn 4 h ago, after the session that ended 20 h ago (minutes more when the server was loaded earlier)
+    assert "16 h after the session that ended 20 h" in cards["magnesium-co-management"]["detail"]

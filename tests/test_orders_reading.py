@@ -68,7 +68,8 @@ def test_medication_ingredients_make_a_combination():
            "ingredient": [{"itemCodeableConcept": {"text": "potassium chloride"}},
                           {"itemCodeableConcept": {"text": "sodium chloride"}}]}
     order = one(med_request("e", None, medicationReference={"reference": "#m"}, contained=[med]))
-    assert order.product is None
+    assert order.product.multi and order.product.single is None
+    assert order.potassium_salt is None  # potassium in sodium chloride is a fluid, not a K supplement
 
 
 # ---------------------------------------------------------------- sandbox shapes

@@ -1,4 +1,4 @@
-"""The first rule end to end in-process: hypomagnesemia on patient-view, prefetch mode."""
+"""The patient-view service end to end in-process, prefetch mode: the low-Mg patient's electrolyte review."""
 from __future__ import annotations
 
 from support.helpers import PV, assert_valid_response, fixture_bundle, hook_request, prefetch_from_fixture, rule_of, topics
@@ -12,20 +12,22 @@ def _call(client, patient_id, prefetch):
     return body
 
 
-def test_low_mg_dialysis_patient_gets_hypomagnesemia_card(client):
+def test_low_mg_dialysis_patient_gets_the_electrolyte_review(client):
     body = _call(client, "dx-low-mg", prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg")))
-    assert "hypomagnesemia" in topics(body)
-    card = next(c for c in body["cards"] if rule_of(c) == "hypomagnesemia")
+    assert topics(body) == ["electrolyte-review"]
+    card = next(c for c in body["cards"] if rule_of(c) == "electrolyte-review")
     assert card["indicator"] == "warning"
-    assert "0.53 mmol/L (1.30 mg/dL)" in card["summary"]
-    assert "2026-01-15 05:45 UTC" in card["detail"]
-    assert card["source"]["topic"]["system"] == "https://cds.dialysis-cramps.example/rules"
+    assert card["summary"] == "Low Mg 0.53 mmol/L on dialysis: replace Mg and find the cause"
+    assert "0.53 mmol/L (1.3 mg/dL) **low**" in card["detail"]
+    assert "before the session that ended" in card["detail"]
+    assert card["source"]["topic"] == {"system": "https://cds.dialysis-cramps.example/rules",
+                                       "code": "ElectrolyteReview", "display": "Electrolyte review in a dialysis patient"}
     assert card["source"]["url"].startswith("https://")
 
 
 def test_normal_labs_give_no_magnesium_card(client):
     body = _call(client, "dx-normal", prefetch_from_fixture(PV, "dx-normal", fixture_bundle("dx-normal")))
-    assert "hypomagnesemia" not in topics(body)
+    assert topics(body) == []
 
 
 def test_patient_not_on_dialysis_gets_no_cards_even_with_low_mg(client):

@@ -107,7 +107,7 @@ def test_store_writes_and_reads_feedback_on_postgres(postgres):
     url = postgres.create_database()
     store = FeedbackStore(url)
     assert store.ping()
-    store.record_issued(PV, "hook-1", [("card-1", "hypomagnesemia"), ("card-2", "hypomagnesemia")])
+    store.record_issued(PV, "hook-1", [("card-1", "electrolyte-review"), ("card-2", "electrolyte-review")])
     store.flush()
     stored = store.add_feedback(PV, [{
         "card": "card-1", "outcome": "overridden", "outcomeTimestamp": "2026-01-15T12:05:00Z",
@@ -135,8 +135,8 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
     try:
         replica_b = start_service(tmp_path / "b", {"CDS_FEEDBACK_DB": url}, workers=1)
         assert replica_a.get("/health").json()["feedbackStore"] is True
-        uuids = []  # the hypomagnesemia cards
-        all_uuids = []  # every card issued (dx-low-mg also gets post-dialysis-monitoring)
+        uuids = []  # the electrolyte-review cards
+        all_uuids = []  # every card issued
         for _ in range(3):
             body = hook_request(PV, "dx-low-mg",
                                 prefetch=prefetch_from_fixture(PV, "dx-low-mg", fixture_bundle("dx-low-mg"),
@@ -144,7 +144,7 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
             resp = replica_a.post(f"/cds-services/{PV}", body)
             assert resp.status_code == 200
             cards = resp.json()["cards"]
-            uuids.append(next(c["uuid"] for c in cards if rule_of(c) == "hypomagnesemia"))
+            uuids.append(next(c["uuid"] for c in cards if rule_of(c) == "electrolyte-review"))
             all_uuids.extend(c["uuid"] for c in cards)
         feedback = {"feedback": [
             {"card": uuids[0], "outcome": "accepted", "outcomeTimestamp": "2026-01-15T12:05:00Z"},
@@ -172,11 +172,11 @@ def test_two_replicas_share_one_store_and_the_report_reads_it(postgres, tmp_path
 
     assert main(["feedback", "report", "--db", url]) == 0
     out = capsys.readouterr().out
-    assert "| `hypomagnesemia` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
+    assert "| `electrolyte-review` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
     assert "- Dialysate magnesium already adjusted (`dialysate-adjusted`): 1" in out
     assert "“Bath already 1.0 mmol/L”" in out
     assert main(["feedback", "report", "--db", url, "--format", "csv"]) == 0
-    assert f"{PV},hypomagnesemia,3,2,0.6667,1,1,0.5000,0.5000" in capsys.readouterr().out
+    assert f"{PV},electrolyte-review,3,2,0.6667,1,1,0.5000,0.5000" in capsys.readouterr().out
 
 
 def test_report_on_postgres_without_the_tables_is_a_clear_error(postgres, capsys):

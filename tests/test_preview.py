@@ -110,10 +110,10 @@ def test_shown_scenario_has_the_real_endpoints_cards_beside_its_values(make_app)
     request = client.get("/preview/request/dx-low-mg").get_json()
     answer = client.post("/cds-services/dialysis-electrolytes-patient-view", json=request).get_json()
     assert summaries(section) == [c["summary"] for c in answer["cards"]] != []
-    card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
+    card_file = yaml.safe_load((REPO / "cards" / "electrolyte-review.yaml").read_text())
     assert 'data-indicator="warning"' in section
-    assert same_rule(re.search(r'data-topic="([^"]*)"', section).group(1), "hypomagnesemia")
-    assert "<strong>Latest serum magnesium: 0.53 mmol/L (1.30 mg/dL)</strong>" in section  # markdown rendered
+    assert same_rule(re.search(r'data-topic="([^"]*)"', section).group(1), "electrolyte-review")
+    assert "<strong>low</strong>" in section and "<table>" in section  # markdown rendered
     assert f'href="{card_file["source"]["url"]}"' in section
     for reason in card_file["overrideReasons"]:
         assert f'<option value="{reason["code"]}">{reason["display"]}</option>' in section
@@ -143,14 +143,14 @@ def test_page_follows_the_card_files_without_a_restart(make_app, tmp_path):
     shutil.copytree(REPO / "cards", cards)
     client = make_app(CDS_PREVIEW="true", CDS_CARDS_DIR=str(cards)).test_client()
     before = summaries(shown(client.get("/preview?s=dx-low-mg").get_data(as_text=True)))
-    assert before[0].startswith("Low magnesium 0.53 mmol/L")
+    assert before[0].startswith("Low Mg 0.53 mmol/L")
     # An edit to a scenario file is seen on the next load.
     path = cards / "scenarios" / "dx-low-mg.yaml"
-    path.write_text(path.read_text().replace("{rule: post-dialysis-monitoring, indicator: info}",
-                                             "{rule: post-dialysis-monitoring, indicator: critical}"))
+    path.write_text(path.read_text().replace("rule: electrolyte-review\n    indicator: warning",
+                                             "rule: electrolyte-review\n    indicator: critical"))
     time.sleep(0.01)
     html = client.get("/preview?s=dx-low-mg").get_data(as_text=True)
-    assert "Not what the scenario expects" in shown(html) and "post-dialysis-monitoring" in shown(html)
+    assert "Not what the scenario expects" in shown(html) and "electrolyte-review" in shown(html)
     assert 'nav-item--mismatch' in html and "1 not as expected" in html
 
 

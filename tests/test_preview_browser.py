@@ -320,10 +320,10 @@ def test_every_scenario_is_drawn_with_the_real_endpoints_cards(chromium, preview
 
     _open(chromium, preview_service.base_url + "/preview?s=dx-low-mg")
     card = chromium.evaluate(READ_SHOWN)["cards"][0]
-    card_file = yaml.safe_load((REPO / "cards" / "hypomagnesemia.yaml").read_text())
-    assert _rules([card["topic"]]) == _rules(["hypomagnesemia"]) and card["indicator"] == "warning"
+    card_file = yaml.safe_load((REPO / "cards" / "electrolyte-review.yaml").read_text())
+    assert _rules([card["topic"]]) == _rules(["electrolyte-review"]) and card["indicator"] == "warning"
     assert card["colour"] == "rgb(179, 107, 0)"  # the warning colour of the sidebar
-    assert "<strong>Latest serum magnesium:" in card["detailHtml"] and "<li>" in card["detailHtml"]
+    assert "<strong>low</strong>" in card["detailHtml"] and "<table>" in card["detailHtml"]
     assert card["source"] == card_file["source"]["url"]
     assert card["links"] == [link["url"] for link in card_file["links"]]
     assert card["reasons"] == [r["display"] for r in card_file["overrideReasons"]]
@@ -340,8 +340,8 @@ def test_request_box_sends_to_the_real_endpoint_and_draws_the_answer(chromium, p
                               "({topic: c.dataset.topic, indicator: c.dataset.indicator, "
                               "summary: c.querySelector('.card-summary').textContent}))")
     # dx-low-mg: low Mg drawn before a session that ended 2 h ago
-    assert _rules(c["topic"] for c in cards) == _rules(["hypomagnesemia", "post-dialysis-monitoring"])
-    assert cards[0]["summary"].startswith("Low magnesium 0.53 mmol/L")
+    assert _rules(c["topic"] for c in cards) == _rules(["electrolyte-review"])  # one consolidated card (v1: two)
+    assert cards[0]["summary"].startswith("Low Mg 0.53 mmol/L")
     assert chromium.evaluate("document.querySelector('#status').textContent").startswith("HTTP 200")
     width = chromium.evaluate("document.querySelector('#try .sidebar').getBoundingClientRect().width")
     assert 395 <= width <= 405
@@ -370,4 +370,4 @@ def test_load_button_puts_the_scenario_request_in_the_box(chromium, preview_serv
     chromium.evaluate("document.querySelector('#send').click(); true")
     chromium.wait_for("document.querySelector('#result').dataset.state === 'done'")
     topics = chromium.evaluate("[...document.querySelectorAll('#result article.card')].map(c => c.dataset.topic)")
-    assert _rules(topics) == _rules(["hypomagnesemia", "post-dialysis-monitoring"])
+    assert _rules(topics) == _rules(["electrolyte-review"])

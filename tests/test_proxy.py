@@ -98,7 +98,7 @@ def test_a_signed_call_goes_through_nginx(service, keys):
                                                                 f"Authorization: Bearer {token}"))
     assert status == 200, body[:300]
     assert headers["cache-control"] == "no-store"
-    assert topics(json.loads(body)) == ["hypomagnesemia"]
+    assert topics(json.loads(body)) == ["electrolyte-review"]
 
 
 @pytest.mark.parametrize("name, request_bytes, status, code, words", [

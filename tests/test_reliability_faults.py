@@ -285,9 +285,9 @@ def test_hung_server_hook_answers_with_the_cards_it_can_build(make_app, dx_prefe
     assert resp.status_code == 200
     body = resp.get_json()
     assert_valid_response(body)
-    assert {"hypomagnesemia", "data-unavailable"} <= set(topics(body))
+    assert {"electrolyte-review", "data-unavailable"} <= set(topics(body))
     notice = next(c for c in body["cards"] if rule_of(c) == "data-unavailable")
-    assert "serum aluminium" in notice["detail"] and "time budget ran out" in notice["detail"]
+    assert "serum aluminum" in notice["detail"] and "time budget ran out" in notice["detail"]
 
 
 def test_rule_lacking_its_data_does_not_fire(make_app, dx_prefetch):
@@ -318,10 +318,10 @@ def test_needs_is_enforced_by_the_registry_even_when_data_is_present():
         return [f.rule_id for f in run_rules("patient-view", snapshot, thresholds, placeholders, strict=True).findings]
 
     ok = build_snapshot("patient-view", request, Resolved(data=prefetch), NOW, timedelta(days=30))
-    assert "hypomagnesemia" in fired(ok)
+    assert "electrolyte-review" in fired(ok)
     missing = build_snapshot("patient-view", request, Resolved(data=prefetch, unavailable={"labs": "timeout"}),
                              NOW, timedelta(days=30))
-    assert "hypomagnesemia" not in fired(missing)
+    assert "electrolyte-review" not in fired(missing)
 
 
 @pytest.mark.parametrize("make_reply", [
@@ -355,12 +355,12 @@ def test_refused_connection_with_nothing_prefetched_is_412(make_app):
 def test_fetch_mode_against_a_working_stub_matches_prefetch_mode(make_app, dx_prefetch):
     with StubServer(prefetch_router(dx_prefetch)) as server:
         fetched = _post(make_app, server.base_url, None, CDS_DEADLINE_MS="5000")
-        assert server.count == 7  # every prefetch key but the Patient, which no rule reads
+        assert server.count == 9  # every prefetch key but the Patient, which no rule reads
     prefetched = make_app().test_client().post(f"/cds-services/{PV}",
                                                json=hook_request(PV, "dx-low-mg", prefetch=dx_prefetch))
     assert fetched.status_code == prefetched.status_code == 200
     assert topics(fetched.get_json()) == topics(prefetched.get_json())
-    assert "hypomagnesemia" in topics(fetched.get_json())
+    assert "electrolyte-review" in topics(fetched.get_json())
 
 
 def test_queries_are_narrowed(make_app, dx_prefetch):
@@ -371,7 +371,7 @@ def test_queries_are_narrowed(make_app, dx_prefetch):
     for req in requests:
         by_type.setdefault(req.path.split("/")[2], []).append(req)
     observations = by_type["Observation"]
-    assert len(observations) == 4
+    assert len(observations) == 5  # labs, aluminum, weights, heart rate, symptoms
     for req in observations + by_type["Procedure"] + by_type["Encounter"]:
         q = req.query
         assert q["patient"] == "dx-low-mg"
@@ -379,7 +379,7 @@ def test_queries_are_narrowed(make_app, dx_prefetch):
         assert q["date"].startswith("ge")
         assert ("code" in q) or ("type" in q)
     labs = next(r for r in observations if "19123-9" in r.query["code"])
-    # the lab query reaches back over the whole configured lookback (60 days), not the template's 31
+    # the lab query reaches back over the whole configured lookback (60 days), not the template's 46
     from datetime import datetime
     from support.helpers import NOW
     since = datetime.fromisoformat(labs.query["date"][2:].replace("Z", "+00:00"))

@@ -74,7 +74,7 @@ def test_odd_resource_beside_real_data_never_gives_a_500(client, base_prefetch, 
     assert resp.status_code == 200, resp.get_data(as_text=True)
     body = resp.get_json()
     assert_valid_response(body)
-    assert "hypomagnesemia" in topics(body)
+    assert "electrolyte-review" in topics(body)
 
 
 def test_an_unforeseen_failure_while_reading_the_data_is_a_422_not_a_500(client, base_prefetch, monkeypatch):

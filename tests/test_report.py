@@ -184,7 +184,7 @@ def test_report_over_cards_issued_and_answered_through_the_service(make_app, cap
     app.extensions["cds"].feedback.flush()
     code, out, _err = run(capsys, "--db", str(tmp_path / "feedback.sqlite3"))
     assert code == 0
-    assert "| `hypomagnesemia` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
+    assert "| `electrolyte-review` | 3 | 2 | 67% | 1 | 1 | 50% | 50% |" in out
     assert "“Bath changed to 1.0 mmol/L”" in out
 
 

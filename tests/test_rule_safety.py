@@ -25,15 +25,16 @@ from support.helpers import NOW, PV, REPO, fixture_bundle, hook_request, prefetc
 
 # The five mistakes of the issue, each made in one card file.
 MISTAKES = {
-    "threshold typo": ("hypomagnesemia", "mg_low: {value: 0.70,", "mg_low: {value: 0.7O,",
+    "threshold typo": ("electrolyte-review", "mg_low: {value: 0.70,", "mg_low: {value: 0.7O,",
                        "thresholds.mg_low: value must be a number, got '0.7O'"),
-    "implausible threshold": ("hypomagnesemia", "mg_low: {value: 0.70,", "mg_low: {value: 7.0,",
+    "implausible threshold": ("electrolyte-review", "mg_low: {value: 0.70,", "mg_low: {value: 7.0,",
                               "thresholds.mg_low: value 7 mmol/L is outside the plausible range"),
-    "unknown placeholder": ("hypomagnesemia", "taken {mg_time}.", "taken {mg_time} {mg_unit}.",
+    "unknown placeholder": ("electrolyte-review", "{findings} {cramps}", "{findings} {cramps} {mg_unit}",
                             "placeholder {mg_unit} is not declared"),
-    "internal wording": ("hypokalemia", "- Potassium falls during dialysis", "- As the seed says, potassium falls",
+    "internal wording": ("hypokalemia-severe", "- Recheck K after the replacement",
+                         "- As the seed says, recheck K after the replacement",
                          "detail: internal wording 'seed'"),
-    "search-results source": ("hypocalcemia", "url: https://kdigo.org/guidelines/ckd-mbd/",
+    "search-results source": ("hypocalcemia-severe", "url: https://doi.org/10.1016/j.kisu.2017.04.001",
                               "url: https://pubmed.ncbi.nlm.nih.gov/?term=ionized+calcium+dialysis",
                               "source.url is a search-results page"),
 }
@@ -91,83 +92,82 @@ def test_serve_refuses_before_forking_workers(tmp_path, mistake):
 # ------------------------------------------------------------------------------------------ silent mode
 
 def test_a_silent_rule_returns_no_card_and_its_firings_are_counted_and_reported(tmp_path):
-    folder, _ = _cards_with(tmp_path, "hypomagnesemia", "indicator: warning", "status: silent\nindicator: warning")
+    folder, _ = _cards_with(tmp_path, "electrolyte-review", "status: active", "status: silent")
     app = create_app(_config(tmp_path, CDS_CARDS_DIR=str(folder), CDS_STRICT_RULES="true"))
     client = app.test_client()
     for _ in range(2):
         resp = _dx_low_mg(client)
         assert resp.status_code == 200
-        # no Mg card, and nothing that depends on it (post-dialysis-monitoring fired only because of the low Mg)
+        # no review card: the low Mg is the only finding for this patient
         assert topics(resp.get_json()) == []
-    assert 'cds_rule_silent_fired_total{rule="hypomagnesemia",service="dialysis-electrolytes-patient-view"} 2.0' \
+    assert 'cds_rule_silent_fired_total{rule="electrolyte-review",service="dialysis-electrolytes-patient-view"} 2.0' \
         in client.get("/metrics").get_data(as_text=True)
-    assert client.get("/health").get_json()["silentRules"] == ["hypomagnesemia"]
+    assert client.get("/health").get_json()["silentRules"] == ["electrolyte-review"]
     store = app.extensions["cds"].feedback
     store.flush()
     report = collect(store.engine)
-    [row] = [r for r in report.rows if r.rule == "hypomagnesemia"]
+    [row] = [r for r in report.rows if r.rule == "electrolyte-review"]
     assert (row.silent, row.issued) == (2, 0)
-    assert "- `hypomagnesemia` silent: would have fired 2 times" in to_markdown(report)
+    assert "- `electrolyte-review` silent: would have fired 2 times" in to_markdown(report)
 
 
 def test_status_off_does_not_run_the_rule(tmp_path):
-    folder, _ = _cards_with(tmp_path, "hypomagnesemia", "indicator: warning", "status: off\nindicator: warning")
+    folder, _ = _cards_with(tmp_path, "electrolyte-review", "status: active", "status: off")
     client = create_app(_config(tmp_path, CDS_CARDS_DIR=str(folder))).test_client()
     assert topics(_dx_low_mg(client).get_json()) == []
-    assert client.get("/health").get_json()["offRules"] == ["hypomagnesemia"]
+    assert client.get("/health").get_json()["offRules"] == ["electrolyte-review"]
 
 
 # ------------------------------------------------------------------------------------------ loud failures
 
 @pytest.fixture
-def broken_hypomagnesemia(monkeypatch):
+def broken_electrolyte_review(monkeypatch):
     def boom(ctx):
         raise ZeroDivisionError("simulated bug")
-    monkeypatch.setattr(REGISTRY["hypomagnesemia"], "fn", boom)
+    monkeypatch.setattr(REGISTRY["electrolyte-review"], "fn", boom)
 
 
-def test_a_failing_rule_keeps_the_other_cards_is_counted_and_degrades_health(tmp_path, broken_hypomagnesemia):
+def test_a_failing_rule_keeps_the_other_cards_is_counted_and_degrades_health(tmp_path, broken_electrolyte_review):
     client = create_app(_config(tmp_path)).test_client()
     assert client.get("/health").get_json()["status"] == "ok"
     resp = _dx_low_mg(client)
     assert resp.status_code == 200
-    assert "hypomagnesemia" not in topics(resp.get_json())
-    assert 'cds_rule_errors_total{rule="hypomagnesemia"} 1.0' in client.get("/metrics").get_data(as_text=True)
+    assert "electrolyte-review" not in topics(resp.get_json())
+    assert 'cds_rule_errors_total{rule="electrolyte-review"} 1.0' in client.get("/metrics").get_data(as_text=True)
     health = client.get("/health")
     assert health.status_code == 200  # the service still answers; restarting it would not mend the rule
     assert health.get_json()["status"] == "degraded"
-    assert list(health.get_json()["failingRules"]) == ["hypomagnesemia"]
+    assert list(health.get_json()["failingRules"]) == ["electrolyte-review"]
 
 
-def test_strict_mode_fails_the_call(tmp_path, broken_hypomagnesemia):
+def test_strict_mode_fails_the_call(tmp_path, broken_electrolyte_review):
     client = create_app(_config(tmp_path, CDS_STRICT_RULES="true")).test_client()
     assert _dx_low_mg(client).status_code == 500
 
 
 def test_a_finding_that_breaks_the_placeholder_contract_is_a_rule_error(tmp_path, monkeypatch):
-    original = REGISTRY["hypomagnesemia"].fn
+    original = REGISTRY["electrolyte-review"].fn
 
     def without_context(ctx):
         findings = original(ctx)
         for f in findings:
-            f.values.pop("mg_context")
+            f.values.pop("advice")
         return findings
-    monkeypatch.setattr(REGISTRY["hypomagnesemia"], "fn", without_context)
+    monkeypatch.setattr(REGISTRY["electrolyte-review"], "fn", without_context)
     client = create_app(_config(tmp_path)).test_client()
-    assert "hypomagnesemia" not in topics(_dx_low_mg(client).get_json())
-    assert 'cds_rule_errors_total{rule="hypomagnesemia"} 1.0' in client.get("/metrics").get_data(as_text=True)
+    assert "electrolyte-review" not in topics(_dx_low_mg(client).get_json())
+    assert 'cds_rule_errors_total{rule="electrolyte-review"} 1.0' in client.get("/metrics").get_data(as_text=True)
 
 
 # ------------------------------------------------------------------------------------------ live reload (preview)
 
 def test_preview_serves_an_edited_card_file_and_keeps_the_last_good_one_on_a_refused_edit(tmp_path):
-    folder, path = _cards_with(tmp_path, "hypomagnesemia", "", "")
+    folder, path = _cards_with(tmp_path, "electrolyte-review", "", "")
     client = create_app(_config(tmp_path, CDS_CARDS_DIR=str(folder), CDS_PREVIEW="true")).test_client()
-    old = "on dialysis: check and correct Mg first"
-    assert old in client.get("/preview?s=dx-low-mg").get_data(as_text=True)
+    assert "on dialysis: replace Mg and find the cause" in client.get("/preview?s=dx-low-mg").get_data(as_text=True)
 
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace(old, "on dialysis: recheck, then correct Mg"), encoding="utf-8")
+    path.write_text(text.replace("on dialysis: {action}", "on dialysis: recheck, then correct Mg"), encoding="utf-8")
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 1_000_000))
     page = client.get("/preview?s=dx-low-mg").get_data(as_text=True)
     assert "on dialysis: recheck, then correct Mg" in page and "card-problem" not in page
@@ -182,8 +182,7 @@ def test_preview_serves_an_edited_card_file_and_keeps_the_last_good_one_on_a_ref
 
 
 def test_without_the_preview_card_files_are_read_once(tmp_path):
-    folder, path = _cards_with(tmp_path, "hypomagnesemia", "", "")
+    folder, path = _cards_with(tmp_path, "electrolyte-review", "", "")
     client = create_app(_config(tmp_path, CDS_CARDS_DIR=str(folder))).test_client()
-    path.write_text(path.read_text(encoding="utf-8").replace("check and correct Mg first", "edited"),
-                    encoding="utf-8")
-    assert "check and correct Mg first" in _dx_low_mg(client).get_json()["cards"][0]["summary"]
+    path.write_text(path.read_text(encoding="utf-8").replace("on dialysis: {action}", "edited"), encoding="utf-8")
+    assert "on dialysis: replace Mg and find the cause" in _dx_low_mg(client).get_json()["cards"][0]["summary"]

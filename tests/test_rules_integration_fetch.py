@@ -26,7 +26,9 @@ def _check(resp, fixture: str) -> None:
 
 
 @pytest.mark.parametrize("fixture", ["dx-cramp-post-session", "dx-tachycardia", "dx-neuro-no-aluminum",
-                                     "decoy-entered-in-error", "esrd-transplant", "synthea-fletcher-dialysis"])
+                                     "decoy-entered-in-error", "esrd-transplant", "synthea-fletcher-dialysis",
+                                     "dx-high-ufr", "dx-pd-low-k", "dx-crrt-low-mg", "dx-hyperkalemia-superseded",
+                                     "decoy-future-result"])
 def test_ehr_prefetch_mode_matches_fetch_mode(live_service, fhir_server, fixture):
     body = hook_request(PV, fixture)
     body["prefetch"] = ehr_prefetch(fhir_server, PV, body["context"])
@@ -36,7 +38,7 @@ def test_ehr_prefetch_mode_matches_fetch_mode(live_service, fhir_server, fixture
 def test_fetch_mode_cramp_suggestions(live_service, fhir_server):
     body = hook_request(PV, "dx-cramp-post-session", fhir_server=fhir_server.base_url, token=fhir_server.token)
     data = live_service.post(f"/cds-services/{PV}", body).json()
-    [card] = [c for c in data["cards"] if rule_of(c) == "spasm-workup"]
+    [card] = [c for c in data["cards"] if rule_of(c) == "electrolyte-review"]
     assert card["selectionBehavior"] == "any"
     assert [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]] == [
         "1995-0", "2777-1"]

@@ -116,13 +116,13 @@ def test_cli_shows_which_scenarios_a_threshold_change_breaks(tmp_path):
 
     cards = tmp_path / "cards"
     shutil.copytree(REPO / "cards", cards)
-    path = cards / "hypomagnesemia.yaml"
+    path = cards / "electrolyte-review.yaml"
     path.write_text(path.read_text().replace("mg_low: {value: 0.70,", "mg_low: {value: 0.50,"))
     proc = _cards_test(cards, "-q")
     assert proc.returncode == 1
     assert f"FAIL {cards / 'scenarios' / 'dx-low-mg.yaml'}" in proc.stdout
-    assert "    expected: hypomagnesemia (warning); post-dialysis-monitoring (info); (and no other card)" in proc.stdout
-    assert "    - hypomagnesemia (warning): expected, not given" in proc.stdout
+    assert "    expected: electrolyte-review (warning) [no suggestions]; (and no other card)" in proc.stdout
+    assert "    - electrolyte-review (warning) [no suggestions]: expected, not given" in proc.stdout
     assert "dx-normal.yaml" not in proc.stdout  # -q: failures only
     one = _cards_test(cards, cards / "scenarios" / "dx-normal.yaml")
     assert one.returncode == 0 and "1 scenario(s) run" in one.stderr

@@ -72,7 +72,7 @@ def assert_ok(resp, endpoint):
     if endpoint == "discovery":
         assert any(s["id"] == SERVICE for s in body["services"])
     elif endpoint == "invoke":
-        assert [rule_of(c) for c in body["cards"]] == ["hypomagnesemia"]
+        assert [rule_of(c) for c in body["cards"]] == ["electrolyte-review"]
     else:
         assert body == {"stored": 1}
 

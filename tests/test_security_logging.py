@@ -76,7 +76,7 @@ def test_full_request_leaves_no_token_or_name_in_logs_bodies_or_metrics(tmp_path
                             prefetch_keys=("patient", "conditions", "procedures", "encounters", "labs"))
         resp = client.post(f"/cds-services/{SERVICE}", json=body, headers=auth(jwt_ok))
         assert resp.status_code == 200
-        assert {rule_of(c) for c in resp.get_json()["cards"]} == {"hypomagnesemia",
+        assert {rule_of(c) for c in resp.get_json()["cards"]} == {"electrolyte-review",
                                                                                    "data-unavailable"}
         bodies.append(resp.get_data(as_text=True))
         fetched = [c.request for c in rsps.calls]

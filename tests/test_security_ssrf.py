@@ -73,11 +73,12 @@ def test_refused_fhir_server_is_not_contacted_prefetch_used(app_factory, keys, f
         resp = invoke(app, keys, fhir_server, prefetch_keys=("patient",) + REQUIRED)
         assert len(rsps.calls) == 0, [c.request.url for c in rsps.calls]
     assert resp.status_code == 200
-    assert topics(resp) == ["data-unavailable", "hypomagnesemia"]  # the prefetch still served the rules
+    assert topics(resp) == ["data-unavailable", "electrolyte-review"]  # the prefetch still served the rules
     notice = resp.get_json()["cards"][0]["detail"]
     assert "not on the allowlist" in notice
     answered = [r for r in caplog.records if r.getMessage() == "hook answered"]
-    assert answered[0].unavailable == {"aluminum": "refused", "heartRate": "refused", "symptoms": "refused"}
+    assert answered[0].unavailable == {"aluminum": "refused", "heartRate": "refused", "symptoms": "refused",
+                                     "weights": "refused", "medications": "refused"}
 
 
 @pytest.mark.parametrize("fhir_server", NEVER_CONTACTED)
@@ -95,13 +96,13 @@ def test_control_allowlisted_server_is_contacted_with_the_token(app_factory, key
     """Positive control for the tests above: the same harness does see a permitted call."""
     app = app_factory()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(re.compile(r"https://allowed\.example/fhir/Observation\?.*"),
+        rsps.get(re.compile(r"https://allowed\.example/fhir/(Observation|MedicationRequest)\?.*"),
                  json={"resourceType": "Bundle", "type": "searchset", "entry": []})
         resp = invoke(app, keys, ALLOWED, prefetch_keys=("patient",) + REQUIRED)
         assert resp.status_code == 200
-        assert len(rsps.calls) == 3  # aluminum, heartRate, symptoms
+        assert len(rsps.calls) == 5  # aluminum, weights, heartRate, symptoms, medications
         assert all(c.request.headers["Authorization"] == "Bearer opaque-fhir-token-1" for c in rsps.calls)
-    assert topics(resp) == ["hypomagnesemia"]
+    assert topics(resp) == ["electrolyte-review"]
 
 
 def test_redirect_to_another_host_not_followed(app_factory, keys):
@@ -126,7 +127,7 @@ def test_next_link_off_the_allowlist_not_followed(app_factory, keys):
         hosts = {c.request.url.split("/")[2] for c in rsps.calls}
     assert hosts == {"allowed.example"}
     assert resp.status_code == 200
-    assert topics(resp) == ["data-unavailable", "hypomagnesemia"]
+    assert topics(resp) == ["data-unavailable", "electrolyte-review"]
 
 
 # ------------------------------------------------------------------ a real socket server counting connections

@@ -1,19 +1,25 @@
 """Curated medication table for the order rules: which draft order is which drug.
 
-Built from the project's verified code reference (section 3, RxNorm ingredients and
-common clinical drugs). For each RxNorm code the table records the ingredient(s), the
-dose form, whether the product can only be given IV (premixed bags), and whether it is
-intrathecal. Ingredient names are canonical: salts that the rules treat alike keep their
-own name (magnesium oxide is not magnesium sulfate) and are grouped by the sets below.
+Built from the verified code reference (section 3, RxNorm ingredients and common clinical
+drugs). For each RxNorm code the table records the ingredient(s), the dose form, whether the
+product can only be given IV (premixed bags), and whether it is intrathecal. Ingredient names
+are canonical: salts that the rules treat alike keep their own name (magnesium oxide is not
+magnesium sulfate) and are grouped by the sets below.
 
-Design rules (from the reference's "findings that change the design"):
-- Multi-ingredient products never count as an electrolyte replacement: dialysate,
-  peritoneal-dialysis, CRRT/replacement and maintenance IV fluids contain Mg, K and Ca
-  salts and must not set off the Mg/K/Ca rules.
-- A display-text fallback is allowed only when the text names exactly one ingredient and
-  nothing that makes it a fluid or a combination.
-- "Given IV" is decided from ``dosageInstruction.route`` (see ``clinical.orders``); the
-  dose form is only a hint, used when no route is given and the product is IV-only.
+What counts as a drug of interest (clinical policy section 5):
+- Dialysis, PD and CRRT fluids, maintenance IV fluids and parenteral nutrition are never matched
+  (``Product.decoy_fluid``): they contain Mg, K and Ca salts but are not a supplement of them.
+- Vitamin and multi-mineral supplements are never matched (``Product.supplement``): there Mg, K or
+  Ca is not the principal active ingredient.
+- An ingredient is *principal* (``principal()``) when it is the only one, or when every other
+  ingredient is a known partner of it: antacid and laxative combinations (aluminum/magnesium
+  hydroxide with or without simethicone, calcium carbonate/magnesium hydroxide, magnesium bowel
+  preparations) and potassium salts mixed with other potassium salts or citric acid. A diluent
+  named after "in" ("magnesium sulfate 2 g in 50 mL dextrose 5%") is not an ingredient, except that
+  potassium in a sodium chloride or dextrose fluid of more than 250 mL (or of unstated volume) is
+  a maintenance fluid.
+- "Given IV" / route is decided from ``dosageInstruction.route`` (see ``clinical.orders``); the dose
+  form is only a hint, used when no route is given.
 """
 from __future__ import annotations
 
@@ -25,13 +31,36 @@ RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:
 # ---------------------------------------------------------------- ingredient groups used by the rules
 MAGNESIUM_SALTS = frozenset({
     "magnesium sulfate", "magnesium oxide", "magnesium chloride", "magnesium hydroxide", "magnesium citrate",
-    "magnesium carbonate", "magnesium",  # "magnesium": salt not stated (text fallback only)
+    "magnesium carbonate", "magnesium gluconate", "magnesium lactate", "magnesium trisilicate",
+    "magnesium",  # "magnesium": salt not stated (text fallback only)
 })
-POTASSIUM_REPLACEMENT = frozenset({"potassium chloride", "potassium phosphate", "potassium citrate",
-                                   "potassium"})  # "potassium": salt not stated (text fallback only)
+# Magnesium salts that can be given parenterally (IV or IM).
+PARENTERAL_MAGNESIUM = frozenset({"magnesium sulfate", "magnesium chloride", "magnesium"})
+# Magnesium salts that exist only as oral products (laxatives, antacids, supplements).
+ORAL_ONLY_MAGNESIUM = MAGNESIUM_SALTS - PARENTERAL_MAGNESIUM
+POTASSIUM_SALTS = frozenset({"potassium chloride", "potassium phosphate", "potassium citrate", "potassium bicarbonate",
+                             "potassium"})  # "potassium": salt not stated (text fallback only)
+POTASSIUM_REPLACEMENT = POTASSIUM_SALTS  # kept for callers that name the older group
 CALCIUM_REPLACEMENT = frozenset({"calcium gluconate", "calcium chloride"})
-PHOSPHATE_BINDERS = frozenset({"calcium carbonate", "calcium acetate"})  # never calcium replacement
+PHOSPHATE_BINDERS = frozenset({"calcium carbonate", "calcium acetate", "sevelamer", "lanthanum carbonate",
+                               "ferric citrate", "sucroferric oxyhydroxide"})  # never calcium replacement
+ALUMINUM_DRUGS = frozenset({"aluminum hydroxide", "aluminum carbonate", "sucralfate"})
 QUININE_LIKE = frozenset({"quinine", "quinidine"})
+# Citrate salts (KDOQI 2003: patients taking aluminum should not receive citrate salts at the same time).
+CITRATE_SALTS = frozenset({"potassium citrate", "sodium citrate", "calcium citrate", "magnesium citrate",
+                           "ferric citrate", "citric acid"})
+
+# Partners with which an ingredient stays principal in a combination product.
+_ANTACID_PARTNERS = frozenset({"aluminum hydroxide", "aluminum carbonate", "simethicone", "calcium carbonate",
+                               "alginic acid", "sodium alginate", "sodium bicarbonate"})
+_PARTNERS: dict[str, frozenset[str]] = {
+    "magnesium": _ANTACID_PARTNERS | MAGNESIUM_SALTS | {"citric acid", "sodium picosulfate", "sodium sulfate",
+                                                        "potassium sulfate"},
+    "potassium": POTASSIUM_SALTS | {"citric acid", "sodium citrate", "sodium phosphate"},
+    "aluminum": _ANTACID_PARTNERS | MAGNESIUM_SALTS,
+}
+_GROUPS: dict[str, frozenset[str]] = {"magnesium": MAGNESIUM_SALTS, "potassium": POTASSIUM_SALTS,
+                                      "aluminum": ALUMINUM_DRUGS}
 
 
 @dataclass(frozen=True)
@@ -49,7 +78,8 @@ class Product:
     form: str | None = None  # RxNorm dose form, e.g. "Oral Tablet", "Injection"
     iv_only: bool = False  # a premixed bag: no route given still means IV
     intrathecal: bool = False
-    decoy_fluid: bool = False  # dialysate / PD / CRRT / maintenance fluid
+    decoy_fluid: bool = False  # dialysate / PD / CRRT / maintenance fluid / parenteral nutrition
+    supplement: bool = False  # a vitamin or multi-mineral supplement
     strength: Strength | None = None
     volume_ml: float | None = None
     code: str | None = None  # RxNorm code when classified by code
@@ -66,13 +96,31 @@ class Product:
 
     @property
     def oral(self) -> bool:
-        return self.form is not None and ("Oral" in self.form or "Chewable" in self.form)
+        form = self.form
+        return form is not None and any(word in form for word in ("Oral", "Chewable", "Enema", "Granules"))
+
+    @property
+    def injectable(self) -> bool:
+        form = self.form
+        return form is not None and any(word in form for word in ("Inject", "Syringe", "Infusion"))
 
     @property
     def concentration_mg_ml(self) -> float | None:
         if self.strength and self.strength.unit == "mg" and self.strength.per == "mL":
             return self.strength.amount
         return None
+
+    def principal(self, group: str) -> str | None:
+        """The ingredient of ``group`` ("magnesium", "potassium", "aluminum") that is a principal active
+        ingredient of this product, or None (fluids, supplements, and combinations with a non-partner)."""
+        if self.decoy_fluid or self.supplement:
+            return None
+        members = self.ingredients & _GROUPS[group]
+        if not members:
+            return None
+        if any(i not in _PARTNERS[group] and i not in _GROUPS[group] for i in self.ingredients):
+            return None
+        return sorted(members)[0]
 
 
 # ---------------------------------------------------------------- the table
@@ -262,47 +310,128 @@ def by_code(code: str | None) -> Product | None:
 _FLUID_WORDS = re.compile(
     r"dialys|dialysate|peritoneal|intraperitoneal|\bcrrt\b|\bcvvh|h(a)?emofiltration|h(a)?emodiafiltration"
     r"|replacement (fluid|solution)|\bprismasol|\bphoxillum|\bdianeal|\bextraneal|\bphysioneal|\bnutrineal"
-    r"|\bbath\b|ringer|hartmann|plasma-?lyte|maintenance|parenteral nutrition|\btpn\b", re.I)
+    r"|\bbath\b|ringer|hartmann|plasma-?lyte|normosol|isolyte|maintenance|parenteral nutrition|\btpn\b|\bppn\b"
+    r"|\bd5\s*(1/2|0\.45|0\.9|\.45|\.9)\s*ns\b|\bd5\s*(1/2\s*)?ns\b", re.I)
+# Words that make a text a vitamin or multi-mineral supplement.
+_SUPPLEMENT_WORDS = re.compile(
+    r"vitamin|multivit|\bmvi\b|\bmultiple vitamins?\b|prenatal|with minerals|\bminerals\b|centrum|nephro-?vite"
+    r"|rena-?vite|renal caps|\bb[- ]?complex\b|ascorbic|cholecalciferol|ergocalciferol|folic acid|\bfolate\b"
+    r"|cyanocobalamin|thiamine|riboflavin|niacin|pyridoxine|biotin|tocopherol|retinol|\bzinc\b|\biron\b"
+    r"|ferrous|\bcopper\b|cupric|selenium|manganese|chromium|iodine|\bboron\b|trace elements?", re.I)
+# Brand and common names that name their ingredients only implicitly.
+_BRANDS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple((re.compile(p, re.I), names) for p, names in (
+    (r"milk of magnesia|\bphillips'?\b", ("magnesium hydroxide",)),
+    (r"epsom salts?", ("magnesium sulfate",)),
+    (r"\bmag-?ox\b", ("magnesium oxide",)),
+    (r"\bslow-?mag\b|\bmag-?tab\b", ("magnesium chloride",)),
+    (r"\bcitroma\b", ("magnesium citrate",)),
+    (r"\bmaalox\b|\bmylanta\b", ("aluminum hydroxide", "magnesium hydroxide", "simethicone")),
+    (r"\bgaviscon\b", ("aluminum hydroxide", "magnesium carbonate")),
+    (r"\brolaids\b", ("calcium carbonate", "magnesium hydroxide")),
+    (r"\bamphojel\b|\balternagel\b", ("aluminum hydroxide",)),
+    (r"\bcarafate\b", ("sucralfate",)),
+    (r"\bsuprep\b", ("sodium sulfate", "potassium sulfate", "magnesium sulfate")),
+    (r"\bprepopik\b|\bclenpiq\b", ("sodium picosulfate", "magnesium oxide", "citric acid")),
+    (r"\bk-?dur\b|\bklor-?con(?!/ef)\b|\bk-?tab\b|\bmicro-?k\b", ("potassium chloride",)),
+    (r"\burocit-?k\b", ("potassium citrate",)),
+    (r"\beffer-?k\b|\bklor-?con/ef\b|\bk-?lyte\b", ("potassium bicarbonate", "potassium citrate")),
+    (r"\bk-?phos neutral\b", ("potassium phosphate", "sodium phosphate")),
+    (r"\bk-?phos\b", ("potassium phosphate",)),
+    (r"\bqualaquin\b", ("quinine",)),
+    (r"\bnuedexta\b", ("dextromethorphan", "quinidine")),
+    (r"\blioresal\b|\bozobax\b|\blyvispah\b|\bfleqsuvy\b|\bgablofen\b", ("baclofen",)),
+    (r"\bneurontin\b|\bgralise\b", ("gabapentin",)),
+    (r"\bhorizant\b", ("gabapentin enacarbil",)),
+))
 # Most specific first; a match consumes its text so "magnesium sulfate" is not also "magnesium".
 _TEXT_INGREDIENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), name) for p, name in (
-    (r"\bmagnesium sul(ph|f)ate\b|\bmgso4\b", "magnesium sulfate"),
-    (r"\bmagnesium oxide\b", "magnesium oxide"),
-    (r"\bmagnesium chloride\b", "magnesium chloride"),
-    (r"\bmagnesium hydroxide\b", "magnesium hydroxide"),
-    (r"\bmagnesium citrate\b", "magnesium citrate"),
+    (r"\bmagnesium sul(ph|f)ate\b|\bmgso4\b|\bmg sul(ph|f)ate\b", "magnesium sulfate"),
+    (r"\bmagnesium oxide\b|\bmg oxide\b", "magnesium oxide"),
+    (r"\bmagnesium chloride\b|\bmgcl2?\b", "magnesium chloride"),
+    (r"\bmagnesium hydroxide\b|\bmg\(oh\)2\b", "magnesium hydroxide"),
+    (r"\bmag(nesium)? citrate\b", "magnesium citrate"),
     (r"\bmagnesium carbonate\b", "magnesium carbonate"),
+    (r"\bmagnesium gluconate\b", "magnesium gluconate"),
+    (r"\bmagnesium (l-)?lactate\b", "magnesium lactate"),
+    (r"\bmagnesium trisilicate\b", "magnesium trisilicate"),
     (r"\bpotassium chloride\b|\bkcl\b", "potassium chloride"),
     (r"\bpotassium (acid )?phosphates?\b|\b(mono|di)basic potassium phosphate\b", "potassium phosphate"),
-    (r"\bpotassium citrate\b", "potassium citrate"),
+    (r"\bpotassium citrate\b|\bk[- ]citrate\b", "potassium citrate"),
+    (r"\bpotassium bicarbonate\b|\bkhco3\b", "potassium bicarbonate"),
+    (r"\bpotassium sul(ph|f)ate\b", "potassium sulfate"),
     (r"\bcalcium gluconate\b", "calcium gluconate"),
-    (r"\bcalcium chloride\b", "calcium chloride"),
+    (r"\bcalcium chloride\b|\bcacl2?\b", "calcium chloride"),
     (r"\bcalcium carbonate\b", "calcium carbonate"),
     (r"\bcalcium acetate\b", "calcium acetate"),
+    (r"\bcalcium citrate\b", "calcium citrate"),
+    (r"\balumin(i)?um hydroxide\b|\bal\(oh\)3\b", "aluminum hydroxide"),
+    (r"\balumin(i)?um carbonate\b", "aluminum carbonate"),
+    (r"\bsucralfate\b", "sucralfate"),
+    (r"\bsimethicone\b", "simethicone"),
+    (r"\balginic acid\b", "alginic acid"),
+    (r"\bsodium alginate\b", "sodium alginate"),
+    (r"\bsevelamer( carbonate| hydrochloride)?\b", "sevelamer"),
+    (r"\blanthanum( carbonate)?\b", "lanthanum carbonate"),
+    (r"\bferric citrate\b", "ferric citrate"),
+    (r"\bsucroferric oxyhydroxide\b", "sucroferric oxyhydroxide"),
+    (r"\bcitric acid\b", "citric acid"),
+    (r"\bsodium picosulfate\b", "sodium picosulfate"),
+    (r"\bsodium sul(ph|f)ate\b", "sodium sulfate"),
+    (r"\bsodium citrate\b", "sodium citrate"),
+    (r"\bsodium (acid )?phosphates?\b", "sodium phosphate"),
+    (r"\bsodium bicarbonate\b", "sodium bicarbonate"),
     (r"\bbaclofen\b", "baclofen"),
     (r"\bgabapentin enacarbil\b", "gabapentin enacarbil"),  # a different product; named so it is not gabapentin
     (r"\bgabapentin\b", "gabapentin"),
     (r"\bquinine( sul(ph|f)ate)?\b", "quinine"),
     (r"\bquinidine( sul(ph|f)ate| gluconate)?\b", "quinidine"),
-    (r"\bdextromethorphan\b", "dextromethorphan"),
+    (r"\bdextromethorphan( hydrobromide)?\b", "dextromethorphan"),
     (r"\bsodium chloride\b|\bnacl\b|\bsaline\b", "sodium chloride"),
     (r"\bdextrose\b|\bglucose\b", "dextrose"),
-    (r"\bsodium (lactate|bicarbonate|acetate)\b", "sodium salt"),
+    (r"\bsodium (lactate|acetate)\b", "sodium salt"),
     (r"\bmagnesium\b", "magnesium"),
     (r"\bpotassium\b", "potassium"),
     (r"\bcalcium\b", "calcium"),  # salt not stated: no rule uses it (could be a binder or a replacement)
 ))
+# Texts that name no drug the rules need, or not one drug: never classified as such.
+_NOT_A_DRUG = frozenset({"dextrose", "sodium salt", "calcium", "gabapentin enacarbil"})
 _IV_TEXT = re.compile(r"\bintravenous\b|\biv\b|\bivpb\b|\bpremix(ed)?\b|\binfusion\b", re.I)
-_INTRATHECAL_TEXT = re.compile(r"intrathecal", re.I)
+_INJECTION_TEXT = re.compile(r"\binject(ion|able)\b|\binj\b|\bvial\b|\bsyringe\b|\bampoule\b|\bampule\b", re.I)
+_INTRATHECAL_TEXT = re.compile(r"intrathecal|\bgablofen\b", re.I)
 _STRENGTH_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|meq)\s*(/\s*ml)?\b", re.I)
 _PERCENT_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _FORM_TEXT = ((re.compile(r"\btab(let)?s?\b", re.I), "Oral Tablet"), (re.compile(r"\bcap(sule)?s?\b", re.I),
-              "Oral Capsule"), (re.compile(r"\boral\b|\bp\.?o\.?\b", re.I), "Oral"))
+              "Oral Capsule"), (re.compile(r"\bchew", re.I), "Chewable Tablet"),
+              (re.compile(r"\boral\b|\bp\.?o\.?\b|\bsuspension\b|\bliquid\b|\bgranules\b|\bpowder\b|\belixir\b"
+                          r"|\bsyrup\b", re.I), "Oral"))
+# A diluent after "in": "KCl 10 mEq in 100 mL water", "magnesium sulfate 2 g in dextrose 5% 50 mL".
+_DILUENT = re.compile(r"\b(?:in|diluted in|added to)\s+(?P<rest>.*\b(?:water|dextrose|d5w|d5|sodium chloride|"
+                      r"saline|\bns\b|nacl)\b.*)$", re.I)
+_SALINE_OR_DEXTROSE = re.compile(r"dextrose|d5w|\bd5\b|sodium chloride|saline|\bns\b|nacl", re.I)
+_VOLUME_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*(ml|l)\b", re.I)
+_LEADING_VOLUME = re.compile(r"^(\d+(?:\.\d+)?)\s*ml\b|\b(\d+(?:\.\d+)?)\s*ml\s+(?:single-dose\s+)?"
+                             r"(?:vial|bag|syringe|ampoule|ampule|bottle|premix)\b", re.I)
+# Strength and unit expressions removed before a text is split into its parts ("mg/mL" is not "A / B").
+_AMOUNTS = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|meq|mmol|mcg|ug|g|ml|l|%|unt|units?|iu)?(?:\s*/\s*(?:\d+\s*)?"
+                      r"(?:ml|l|tab\w*|cap\w*|dose))?\b", re.I)
+_PART_SPLIT = re.compile(r"\s*/\s*|\s*\+\s*|,|&|\band\b|\bwith\b", re.I)
+_FILLER = re.compile(r"\b(oral|tablets?|tabs?|capsules?|caps?|chewable|extended|release|er|sr|cr|dr|xr|solution|"
+                     r"suspension|liquid|granules|powder|for|injection|injectable|inj|vial|bag|syringe|prefilled|"
+                     r"premix(ed)?|iv|im|po|intravenous|intramuscular|bolus|push|infusion|effervescent|"
+                     r"microencapsulated|concentrate|hypertonic|elemental|as|of|the|a|daily|once|twice|bid|tid|"
+                     r"qid|qd|nightly|at|night|bedtime|hs|prn|every|q\d+h|hours?|over|min(utes)?|dose|strength|"
+                     r"regular|extra|maximum|original|plus|ds|generic|brand|usp|hcl|hydrochloride|sulfate|"
+                     r"sulphate|gluconate|salt|[a-z])\b|[()\[\]\-.:;#*]", re.I)
 
 
 def text_ingredients(text: str) -> list[str]:
     """Canonical ingredient names found in a display text, most specific first, each text span used once."""
     remaining = text
     found: list[str] = []
+    for pattern, names in _BRANDS:
+        if pattern.search(remaining):
+            found.extend(n for n in names if n not in found)
+            remaining = pattern.sub(" ", remaining)
     for pattern, name in _TEXT_INGREDIENTS:
         if pattern.search(remaining):
             if name not in found:
@@ -311,35 +440,73 @@ def text_ingredients(text: str) -> list[str]:
     return found
 
 
-def from_text(text: str | None) -> Product | None:
-    """Classify by display text. Only a text naming exactly one ingredient (and no fluid) is classified.
+def _has_unknown_part(text: str) -> bool:
+    """True when a combination text ("A / B", "A + B", "A and B") has a part that names no known ingredient."""
+    parts = _PART_SPLIT.split(_AMOUNTS.sub(" ", text))
+    if len(parts) < 2:
+        return False
+    for part in parts:
+        if not part or not part.strip():
+            continue
+        if text_ingredients(part):
+            continue
+        if _FILLER.sub(" ", part).strip():
+            return True
+    return False
 
-    Dialysate / PD / CRRT / maintenance fluids come back as a decoy fluid with no ingredients.
+
+def from_text(text: str | None) -> Product | None:
+    """Classify by display text; None when the text names no ingredient the rules know.
+
+    Dialysate / PD / CRRT / maintenance fluids come back as a decoy fluid with no ingredients, vitamin and
+    multi-mineral supplements as a supplement. A combination keeps all its ingredients (``principal()``
+    decides whether one of them counts); a part that names no known ingredient adds "unknown".
     """
     if not text or not text.strip():
         return None
     clean = " ".join(text.split())
     if _FLUID_WORDS.search(clean):
         return Product(name=clean, ingredients=frozenset(), decoy_fluid=True, source="text")
-    found = text_ingredients(clean)
-    if len(found) != 1 or found[0] in ("dextrose", "sodium salt", "calcium", "gabapentin enacarbil"):
+    main, diluent_volume, diluent = clean, None, None
+    diluted = _DILUENT.search(clean)
+    if diluted:
+        main, diluent = clean[: diluted.start()], diluted["rest"]
+        volumes = [float(v) * (1000.0 if u.lower() == "l" else 1.0) for v, u in _VOLUME_TEXT.findall(diluent)]
+        diluent_volume = max(volumes) if volumes else None
+    found = text_ingredients(main)
+    if diluent is not None and not found:
+        found = [i for i in text_ingredients(diluent) if i not in ("sodium chloride", "dextrose")]
+    if not found or all(i in _NOT_A_DRUG for i in found):
         return None
-    # "potassium chloride in sodium chloride" names two ingredients and stops above. A spaced " / " or a
-    # "+" is how combinations are written ("A / B"), so refuse those even when only one name is known.
-    if re.search(r"\s/\s|\+", clean):
-        return None
-    ingredient = found[0]
+    ingredients = set(found)
+    if _has_unknown_part(main):
+        ingredients.add("unknown")
+    supplement = bool(_SUPPLEMENT_WORDS.search(clean))
+    # Potassium in a saline or dextrose fluid of more than 250 mL (or of unstated volume) is a maintenance fluid.
+    if (diluent is not None and ingredients & POTASSIUM_SALTS and _SALINE_OR_DEXTROSE.search(diluent)
+            and (diluent_volume is None or diluent_volume > 250)):
+        return Product(name=clean, ingredients=frozenset(), decoy_fluid=True, source="text")
+    single = next(iter(ingredients)) if len(ingredients) == 1 else None
     strength = None
-    percent = _PERCENT_TEXT.search(clean)
-    match = _STRENGTH_TEXT.search(clean)
-    if percent and ingredient == "sodium chloride":
-        strength = Strength(float(percent.group(1)) * 10.0, "mg", "mL")  # g/100 mL -> mg/mL
-    elif match and match.group(3):
-        strength = Strength(float(match.group(1)), "mg" if match.group(2).lower() == "mg" else "mEq", "mL")
     form = next((name for pattern, name in _FORM_TEXT if pattern.search(clean)), None)
-    return Product(name=clean, ingredients=frozenset({ingredient}), form=form,
-                   iv_only=bool(_IV_TEXT.search(clean)) and form is None,
-                   intrathecal=bool(_INTRATHECAL_TEXT.search(clean)), strength=strength, source="text")
+    injection = bool(_INJECTION_TEXT.search(clean))
+    if injection and form in (None, "Oral"):
+        form = "Injection"
+    if single is not None:
+        percent = _PERCENT_TEXT.search(main)
+        amounts = _STRENGTH_TEXT.findall(main)
+        if percent:
+            strength = Strength(float(percent.group(1)) * 10.0, "mg", "mL")  # g/100 mL -> mg/mL
+        elif len(amounts) == 1 and amounts[0][2]:
+            strength = Strength(float(amounts[0][0]), "mg" if amounts[0][1].lower() == "mg" else "mEq", "mL")
+        elif len(amounts) == 1 and form in ("Oral Tablet", "Oral Capsule", "Chewable Tablet"):
+            strength = Strength(float(amounts[0][0]), "mg" if amounts[0][1].lower() == "mg" else "mEq", "each")
+    leading = _LEADING_VOLUME.search(clean)
+    volume = float(leading.group(1) or leading.group(2)) if leading else diluent_volume
+    return Product(name=clean, ingredients=frozenset(ingredients), form=form,
+                   iv_only=bool(_IV_TEXT.search(clean)) and form in (None, "Injection"),
+                   intrathecal=bool(_INTRATHECAL_TEXT.search(clean)), supplement=supplement, strength=strength,
+                   volume_ml=volume, source="text")
 
 
 @dataclass(frozen=True)
@@ -364,18 +531,11 @@ def classify(codings: list[tuple[str, str, str]], text: str | None, ingredient_c
                 if ingredient_count and ingredient_count > 1 and not product.multi:
                     notes.append(f"RxNorm {code} is single-ingredient but the Medication lists "
                                  f"{ingredient_count} ingredients; treated as a combination")
-                    return Classification(None, tuple(notes))
+                    return Classification(_combination(text, ingredient_texts, ingredient_count), tuple(notes))
                 return Classification(product, tuple(notes))
     if ingredient_count and ingredient_count > 1:
-        found = set()
-        for item in ingredient_texts:
-            found.update(text_ingredients(item))
-        fluid = any(_FLUID_WORDS.search(t) for t in (text or "", *ingredient_texts))
-        notes.append("Medication with several ingredients: not classified as a single drug")
-        if fluid:
-            return Classification(Product(name=text or "", ingredients=frozenset(), decoy_fluid=True,
-                                          source="text"), tuple(notes))
-        return Classification(None, tuple(notes))
+        notes.append("Medication with several ingredients: classified as a combination")
+        return Classification(_combination(text, ingredient_texts, ingredient_count), tuple(notes))
     candidates = [text] + [display for _s, _c, display in codings if display]
     for candidate in candidates:
         product = from_text(candidate)
@@ -383,3 +543,43 @@ def classify(codings: list[tuple[str, str, str]], text: str | None, ingredient_c
             notes.append(f"classified by text: {candidate!r}")
             return Classification(product, tuple(notes))
     return Classification(None, tuple(notes))
+
+
+def _combination(text: str | None, ingredient_texts: tuple[str, ...], count: int) -> Product:
+    """A Medication listing several ingredients: each one named (or "unknown"), never a single drug."""
+    every = (text or "", *ingredient_texts)
+    if any(_FLUID_WORDS.search(t) for t in every):
+        return Product(name=text or "", ingredients=frozenset(), decoy_fluid=True, source="text")
+    found: set[str] = set()
+    named = 0
+    for item in ingredient_texts:
+        names = text_ingredients(item)
+        if names:
+            named += 1
+            found.update(names)
+    if named < count:
+        found.add("unknown")
+    if len(found) < 2:
+        found.add("unknown")
+    return Product(name=text or " / ".join(ingredient_texts), ingredients=frozenset(found),
+                   supplement=any(_SUPPLEMENT_WORDS.search(t) for t in every), source="text")
+
+
+# ---------------------------------------------------------------- magnesium amounts
+# Molar masses (g/mol) of the hydrated salts in injections: the label's grams are grams of magnesium sulfate
+# (heptahydrate, as in "magnesium sulfate 500 MG/ML"), so other amounts are expressed as that equivalent.
+_MGSO4_7H2O = 246.47
+_SALT_MOLAR_MASS = {"magnesium sulfate": _MGSO4_7H2O, "magnesium chloride": 203.30, "magnesium": _MGSO4_7H2O}
+
+
+def magnesium_sulfate_mg(amount: float, unit: str, ingredient: str | None) -> float | None:
+    """An amount of a parenteral magnesium salt as mg of magnesium sulfate heptahydrate (None if not convertible).
+
+    mEq of magnesium: 2 mEq per mmol. mg of magnesium chloride (hexahydrate): by molar mass.
+    """
+    if unit == "mEq":
+        return amount / 2.0 * _MGSO4_7H2O
+    if unit == "mg":
+        molar = _SALT_MOLAR_MASS.get(ingredient or "magnesium")
+        return None if molar is None else amount / molar * _MGSO4_7H2O
+    return None

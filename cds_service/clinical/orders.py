@@ -4,7 +4,13 @@ Pure code. ``read_draft_orders`` walks the Bundle entry by entry: an entry that 
 be read is skipped with a note and never sinks the others. For each MedicationRequest
 it finds the medication (``medicationCodeableConcept``, or ``medicationReference`` to a
 contained Medication or to a Medication elsewhere in the Bundle), classifies it with
-``clinical.drugs``, and reads the route and dose from ``dosageInstruction``.
+``clinical.drugs``, and reads the route and dose from ``dosageInstruction``: the single and daily
+dose, the largest total in any 24 h and 48 h (dose, frequency, count, bounds, infusion rate), the
+volume per dose, and which dosage lines are a supplement after each hemodialysis session.
+
+``DraftOrder`` then answers the questions the rules ask in clinical terms (``potassium_salt``,
+``parenteral_magnesium``, ``oral_magnesium``, ``aluminum``, ``oral_baclofen``, ...), so a rule never
+re-derives what an order is.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from typing import Any, Callable, Iterable
 
 from . import drugs
 from .drugs import Product
+from .timeutil import parse_fhir_datetime
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +35,26 @@ ROUTE_CODES: dict[tuple[str, str], str] = {
     (SNOMED, "78421000"): "intramuscular",
 }
 EDQM_ROUTES = {"20045000": "intravenous"}
+_CIRCUIT_TEXT = re.compile(r"venous (return )?(blood ?)?line|dialysis (circuit|line)|extracorporeal|\bh(a)?emodialysis "
+                           r"(circuit|line)|\bhd (circuit|line)\b|blood ?line|into the circuit|via the circuit", re.I)
+_PERIPHERAL_TEXT = re.compile(r"peripheral|\bpiv\b|\bperipheral(ly)? inserted\b", re.I)
 _ROUTE_TEXT = (
     (re.compile(r"intrathecal", re.I), "intrathecal"),
-    (re.compile(r"intravenous|^\s*i\.?v\.?\s*$|\bivpb\b|\biv (push|bolus|infusion)\b", re.I), "intravenous"),
+    (_CIRCUIT_TEXT, "dialysis-circuit"),
+    (re.compile(r"intravenous|^\s*i\.?v\.?\s*$|\bivpb\b|\biv\b|peripheral|\bpiv\b|central line|\bpicc\b", re.I),
+     "intravenous"),
     (re.compile(r"\boral\b|^\s*p\.?o\.?\s*$|by mouth", re.I), "oral"),
     (re.compile(r"intramuscular|^\s*i\.?m\.?\s*$", re.I), "intramuscular"),
     (re.compile(r"subcutaneous|^\s*s\.?c\.?\s*$", re.I), "subcutaneous"),
     (re.compile(r"intraperitoneal", re.I), "intraperitoneal"),
+    (re.compile(r"nasogastric|\bng tube\b|\bpeg\b|g-?tube|feeding tube|enteral", re.I), "enteral"),
+    (re.compile(r"topical|cutaneous|transdermal", re.I), "topical"),
+    (re.compile(r"rectal|^\s*p\.?r\.?\s*$", re.I), "rectal"),
 )
+# Routes given into a vein: the dialysis circuit's venous line is one.
+INTRAVENOUS_ROUTES = frozenset({"intravenous", "dialysis-circuit"})
+PARENTERAL_ROUTES = INTRAVENOUS_ROUTES | {"intramuscular"}
+ORAL_ROUTES = frozenset({"oral", "enteral"})
 # Statuses of orders that are not going to be given.
 _DEAD_STATUSES = frozenset({"entered-in-error", "cancelled", "stopped", "completed"})
 
@@ -77,6 +96,10 @@ _EACH_UNITS = {"{tbl}", "tbl", "tab", "tabs", "tablet", "tablets", "{tablet}", "
                "capsule", "capsules", "{capsule}", "{capsules}", "{cap}", "each", "{each}", "ea", "1", "{unit}",
                "{packet}", "packet"}
 _ML_UNITS = {"ml", "milliliter", "millilitre", "milliliters", "millilitres", "cm3"}
+_L_UNITS = {"l", "liter", "litre", "liters", "litres"}
+# A whole container of a solution: its volume times its concentration.
+_CONTAINER_UNITS = {"vial", "{vial}", "vials", "bag", "{bag}", "bags", "syringe", "{syringe}", "syringes", "ampule",
+                    "{ampule}", "ampoule", "{ampoule}", "bottle", "{bottle}", "premix", "each", "{each}", "ea", "1"}
 _PERIOD_DAYS = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0}  # mo and a: not exact
 _GTS_PER_DAY = {"QD": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "AM": 1.0, "PM": 1.0, "QOD": 0.5,
                 "Q4H": 6.0, "Q6H": 4.0, "Q8H": 3.0, "Q12H": 2.0, "Q24H": 1.0}
@@ -101,6 +124,29 @@ def _quantity_amount(qty: Any, product: Product | None) -> tuple[float, str] | N
             return value * strength.amount, strength.unit
         if strength is not None and unit in _ML_UNITS and strength.per == "mL":
             return value * strength.amount, strength.unit
+        volume = product.volume_ml if product is not None else None
+        if strength is not None and unit in _CONTAINER_UNITS and strength.per == "mL" and volume is not None:
+            return value * volume * strength.amount, strength.unit
+    return None
+
+
+def _quantity_volume_ml(qty: Any, product: Product | None) -> float | None:
+    """Volume of one dose quantity in mL: stated in mL (or L), or an amount divided by the concentration."""
+    if qty is None or qty.value is None or float(qty.value) < 0:
+        return None
+    value = float(qty.value)
+    for raw_unit in (u for u in (getattr(qty, "code", None), getattr(qty, "unit", None)) if u):
+        unit = str(raw_unit).strip().lower()
+        if unit in _ML_UNITS:
+            return value
+        if unit in _L_UNITS:
+            return value * 1000.0
+        if product is not None and unit in _CONTAINER_UNITS and product.volume_ml is not None:
+            return value * product.volume_ml
+    amount = _quantity_amount(qty, product)
+    strength = product.strength if product is not None else None
+    if amount is not None and strength is not None and strength.per == "mL" and strength.unit == amount[1]:
+        return amount[0] / strength.amount
     return None
 
 
@@ -127,16 +173,22 @@ def _per_day(timing: Any) -> tuple[float | None, bool]:
     return None, False
 
 
+def _dose_of(dr: Any, product: Product | None) -> tuple[tuple[float, str] | None, bool]:
+    """(amount, upper bound?) of one doseAndRate: its doseQuantity, or the high end of its doseRange."""
+    if dr.doseQuantity is not None:
+        return _quantity_amount(dr.doseQuantity, product), False
+    if dr.doseRange is not None and dr.doseRange.high is not None:
+        amount = _quantity_amount(dr.doseRange.high, product)
+        return amount, amount is not None
+    return None, False
+
+
 def _one_dosage(dosage: Any, product: Product | None) -> tuple[tuple[float, str] | None, float | None, bool]:
     """(single amount, per day, upper bound) of one Dosage."""
     amount = None
     upper = False
     for dr in getattr(dosage, "doseAndRate", None) or []:
-        if dr.doseQuantity is not None:
-            amount = _quantity_amount(dr.doseQuantity, product)
-        elif dr.doseRange is not None and dr.doseRange.high is not None:
-            amount = _quantity_amount(dr.doseRange.high, product)
-            upper = amount is not None
+        amount, upper = _dose_of(dr, product)
         if amount is not None:
             break
     per_day, per_day_upper = _per_day(getattr(dosage, "timing", None))
@@ -174,6 +226,229 @@ def read_dose(dosages: Iterable[Any], product: Product | None) -> Dose:
     elif len(parts) == 1:
         per_day = parts[0][1]
     return Dose(single=max(singles), daily=daily, unit=unit, per_day=per_day, upper_bound=upper)
+
+
+def read_volume_ml(dosages: Iterable[Any], product: Product | None) -> float | None:
+    """The largest volume per dose in mL over the dosage instructions (None when none can be read)."""
+    volumes = []
+    for dosage in dosages or []:
+        for dr in getattr(dosage, "doseAndRate", None) or []:
+            qty = dr.doseQuantity if dr.doseQuantity is not None else (
+                dr.doseRange.high if dr.doseRange is not None else None)
+            volume = _quantity_volume_ml(qty, product)
+            if volume is not None:
+                volumes.append(volume)
+                break
+    return max(volumes) if volumes else None
+
+
+# ---------------------------------------------------------------- totals over 24 h and 48 h
+
+@dataclass(frozen=True)
+class Totals:
+    """The largest amount ordered in any 24 h and any 48 h window (None when it cannot be read).
+
+    ``readings`` says what was assumed ("no timing: read as one dose", ...); ``upper_bound`` that a
+    range or "up to" frequency made the figures a maximum.
+    """
+    h24: float | None = None
+    h48: float | None = None
+    unit: str | None = None
+    readings: tuple[str, ...] = ()
+    upper_bound: bool = False
+
+
+_HOURS = {"s": 1 / 3600, "min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0}
+_UCUM_DURATION = {"s": "s", "min": "min", "h": "h", "hr": "h", "hour": "h", "hours": "h", "d": "d", "day": "d",
+                  "days": "d", "wk": "wk", "week": "wk", "weeks": "wk"}
+_HORIZON_H = 96.0  # events far enough ahead for any 48 h window that starts within the first 48 h
+_MAX_EVENTS = 5000
+
+
+def _duration_hours(duration: Any) -> float | None:
+    if duration is None or duration.value is None:
+        return None
+    unit = _UCUM_DURATION.get(str(duration.code or duration.unit or "").strip().lower())
+    return float(duration.value) * _HOURS[unit] if unit else None
+
+
+def _rate_per_hour(dr: Any) -> tuple[float, str] | None:
+    """(amount per hour, "mg"|"mEq") of a doseAndRate.rateQuantity such as "1 g/h" or "8 mg/min"."""
+    qty = getattr(dr, "rateQuantity", None)
+    if qty is None or qty.value is None or float(qty.value) < 0:
+        return None
+    for raw_unit in (u for u in (qty.code, qty.unit) if u):
+        amount_unit, _, per = str(raw_unit).strip().lower().replace("[", "").replace("]", "").partition("/")
+        per_unit = _UCUM_DURATION.get(per.strip())
+        if per_unit is None:
+            continue
+        if amount_unit in _MASS_UNITS:
+            return float(qty.value) * _MASS_UNITS[amount_unit] / _HOURS[per_unit], "mg"
+        if amount_unit in _MEQ_UNITS:
+            return float(qty.value) / _HOURS[per_unit], "mEq"
+    return None
+
+
+def read_totals(dosages: Iterable[Any], product: Product | None,
+                convert: Callable[[float, str], float | None] | None = None) -> Totals:
+    """Largest total in any 24 h and 48 h window, from dose, frequency, count, bounds and infusion rate.
+
+    Dosage lines with the same ``sequence`` (or none) run together from the start; a later sequence starts
+    when the one before it ends (its count or bounds), and never when the one before repeats without end.
+    A line without timing is one dose; a continuous infusion without an end runs through the window.
+    ``convert(amount, unit)`` puts every amount in one unit (default: mg and mEq may not be mixed).
+    """
+    dosages = list(dosages or [])
+    if not dosages:
+        return Totals()
+    readings: list[str] = []
+    upper = False
+    events: list[tuple[float, float, str]] = []  # (hour, amount, unit)
+    infusions: list[tuple[float, float, float, str]] = []  # (start h, end h, per hour, unit)
+    groups: dict[Any, list[Any]] = {}
+    for dosage in dosages:
+        groups.setdefault(getattr(dosage, "sequence", None), []).append(dosage)
+    offset = 0.0
+    for key in sorted(groups, key=lambda k: (k is not None, k or 0)):
+        group_end = offset
+        for dosage in groups[key]:
+            amount, rate, line_upper = None, None, False
+            for dr in getattr(dosage, "doseAndRate", None) or []:
+                if amount is None:
+                    amount, line_upper = _dose_of(dr, product)
+                rate = rate or _rate_per_hour(dr)
+            timing = getattr(dosage, "timing", None)
+            repeat = getattr(timing, "repeat", None) if timing is not None else None
+            per_day, freq_upper = _per_day(timing)
+            bound = None
+            count = None
+            if repeat is not None:
+                bound = _duration_hours(getattr(repeat, "boundsDuration", None))
+                period = getattr(repeat, "boundsPeriod", None)
+                if bound is None and period is not None:
+                    began, ended = parse_fhir_datetime(period.start), parse_fhir_datetime(period.end)
+                    if began is not None and ended is not None and ended > began:
+                        bound = (ended - began).total_seconds() / 3600.0
+                count = repeat.countMax or repeat.count
+            upper = upper or line_upper or freq_upper
+            event_times: list[Any] = [e for e in (getattr(timing, "event", None) or []) if e] if timing else []
+            if amount is None:
+                if rate is None:
+                    return Totals(readings=tuple(readings) + ("a dose that cannot be read",), upper_bound=upper)
+                stop = offset + bound if bound is not None else None  # a continuous infusion
+                if stop is None:
+                    readings.append("a continuous infusion without a stated end: counted through the window")
+                infusions.append((offset, stop if stop is not None else offset + _HORIZON_H, rate[0], rate[1]))
+                group_end = max(group_end, stop if stop is not None else float("inf"))
+                continue
+            value, unit = amount
+            if event_times:
+                parsed = sorted(m for m in (parse_fhir_datetime(e) for e in event_times) if m is not None)
+                if parsed:
+                    for moment in parsed:
+                        events.append((offset + (moment - parsed[0]).total_seconds() / 3600.0, value, unit))
+                    group_end = max(group_end, offset + (parsed[-1] - parsed[0]).total_seconds() / 3600.0)
+                    continue
+            if per_day is None:
+                if timing is None or (repeat is None and not getattr(timing, "code", None)):
+                    readings.append("no frequency stated: read as one dose")
+                    events.append((offset, value, unit))
+                    continue
+                if count:
+                    readings.append("a count without a frequency: every dose counted in the first window")
+                    events.extend((offset, value, unit) for _ in range(int(count)))
+                    continue
+                if repeat is not None and not any((repeat.frequency, repeat.period, repeat.timeOfDay)):
+                    readings.append("no frequency stated: read as one dose")
+                    events.append((offset, value, unit))
+                    continue
+                return Totals(readings=tuple(readings) + ("a frequency that cannot be read",), upper_bound=upper)
+            interval = 24.0 / per_day
+            n = 0
+            hour = offset
+            limit = offset + bound if bound is not None else float("inf")
+            while hour < offset + _HORIZON_H and hour < limit and (count is None or n < count) and n < _MAX_EVENTS:
+                events.append((hour, value, unit))
+                n += 1
+                hour += interval
+            line_end = limit if bound is not None else (offset + n * interval if count else float("inf"))
+            group_end = max(group_end, line_end)
+        offset = group_end
+        if offset == float("inf") or offset >= _HORIZON_H:
+            break
+    units = {u for _t, _a, u in events} | {u for *_x, u in infusions}
+    if convert is None:
+        if len(units) > 1:
+            return Totals(readings=tuple(readings) + ("mg and mEq mixed",), upper_bound=upper)
+        convert = lambda amount, unit: amount  # noqa: E731 - one unit throughout
+    else:
+        units = {"converted"}
+    converted_events = []
+    for t, a, u in events:
+        c = convert(a, u)
+        if c is None:
+            return Totals(readings=tuple(readings), upper_bound=upper)
+        converted_events.append((t, c))
+    converted_infusions = []
+    for begin, finish, per_hour, u in infusions:
+        c = convert(per_hour, u)
+        if c is None:
+            return Totals(readings=tuple(readings), upper_bound=upper)
+        converted_infusions.append((begin, finish, c))
+    starts = sorted({0.0} | {t for t, _a in converted_events if t < 48.0} | {s for s, *_r in converted_infusions})
+
+    def window(start: float, hours: float) -> float:
+        total = sum(a for t, a in converted_events if start <= t < start + hours)
+        for s0, e0, per_hour in converted_infusions:
+            overlap = min(e0, start + hours) - max(s0, start)
+            if overlap > 0:
+                total += overlap * per_hour
+        return total
+
+    h24 = max(window(s0, 24.0) for s0 in starts)
+    h48 = max(window(s0, 48.0) for s0 in starts)
+    out_unit = next(iter(units)) if len(units) == 1 and units != {"converted"} else None
+    return Totals(h24=h24, h48=h48, unit=out_unit, readings=tuple(dict.fromkeys(readings)), upper_bound=upper)
+
+
+# ---------------------------------------------------------------- dosage lines given after each HD session
+
+_AFTER_DIALYSIS = re.compile(
+    r"\b(after|following|post)[- ]?(each |every |the )?(h(a)?emo)?dialysis\b|\bpost[- ]?(hd|dialysis)\b"
+    r"|\bafter (each |every |the )?(hd|session|dialysis session|h(a)?emodialysis session)s?\b"
+    r"|\bon dialysis days,? after\b|\bsupplement(al)? dose after\b", re.I)
+
+
+def _dosage_texts(dosage: Any) -> list[str]:
+    texts = [getattr(dosage, "text", None), getattr(dosage, "patientInstruction", None)]
+    for item in getattr(dosage, "additionalInstruction", None) or []:
+        texts.append(item.text)
+        texts.extend(c.display for c in item.coding or [])
+    timing = getattr(dosage, "timing", None)
+    code = getattr(timing, "code", None) if timing is not None else None
+    if code is not None:
+        texts.append(code.text)
+        texts.extend(c.display for c in code.coding or [])
+    return [t for t in texts if t]
+
+
+def after_dialysis(dosage: Any) -> bool:
+    """True when a dosage line says it is given after each hemodialysis session (the label's supplement)."""
+    return any(_AFTER_DIALYSIS.search(t) for t in _dosage_texts(dosage))
+
+
+def route_statements(dosages: Iterable[Any]) -> tuple[bool, bool]:
+    """(peripheral vein stated, dialysis circuit stated) anywhere in the route or dosage text."""
+    texts: list[str] = []
+    for dosage in dosages or []:
+        texts.extend(_dosage_texts(dosage))
+        route = getattr(dosage, "route", None)
+        if route is not None:
+            texts.append(route.text or "")
+            texts.extend(c.display or "" for c in route.coding or [])
+    peripheral = any(_PERIPHERAL_TEXT.search(t) for t in texts)
+    circuit = any(_CIRCUIT_TEXT.search(t) for t in texts)
+    return peripheral, circuit
 
 
 # ---------------------------------------------------------------- route
@@ -222,6 +497,11 @@ class DraftOrder:
     route: str | None = None  # "intravenous", "oral", "intrathecal", ... or None when not given
     route_text: str = ""
     dose: Dose = field(default_factory=Dose)
+    maintenance: Dose = field(default_factory=Dose)  # the dose without lines given after each HD session
+    after_dialysis: Dose = field(default_factory=Dose)  # lines given after each HD session (a supplement)
+    volume_ml: float | None = None  # largest volume per dose
+    peripheral: bool = False  # a peripheral vein is stated in the route or dosage text
+    circuit: bool = False  # the dialysis circuit (venous line) is stated
     has_id: bool = True  # False when the MedicationRequest came without an id (no resourceId to act on)
     status: str = ""
 
@@ -229,8 +509,109 @@ class DraftOrder:
     def intravenous(self) -> bool:
         """Given IV: the route says so, or no route is given and the product can only go IV (a premix)."""
         if self.route is not None:
-            return self.route == "intravenous"
+            return self.route in INTRAVENOUS_ROUTES
         return bool(self.product and self.product.iv_only)
+
+    # -- what the order is, in the rules' terms (None / False when it is none of these)
+    @property
+    def parenteral(self) -> bool:
+        """Given IV or IM: the route says so, or no route and the product is an injection."""
+        if self.route is not None:
+            return self.route in PARENTERAL_ROUTES
+        return bool(self.product and (self.product.iv_only or self.product.injectable))
+
+    @property
+    def given_orally(self) -> bool:
+        """By mouth or by an enteral tube: the route says so, or no route and an oral dose form."""
+        if self.route is not None:
+            return self.route in ORAL_ROUTES
+        return bool(self.product and self.product.oral)
+
+    def _principal(self, group: str) -> str | None:
+        return self.product.principal(group) if self.product is not None else None
+
+    @property
+    def potassium_salt(self) -> str | None:
+        """KCl, K citrate, K bicarbonate or K phosphate, oral or IV (never a fluid or a supplement)."""
+        salt = self._principal("potassium")
+        if salt is None or self.route in ("intraperitoneal", "topical"):
+            return None
+        return salt
+
+    @property
+    def parenteral_magnesium(self) -> str | None:
+        """Magnesium sulfate or chloride given IV or IM."""
+        salt = self._principal("magnesium")
+        if salt in drugs.PARENTERAL_MAGNESIUM and self.parenteral and self.product is not None and not self.product.multi:
+            return salt
+        return None
+
+    @property
+    def oral_magnesium(self) -> str | None:
+        """An oral magnesium salt, laxative or antacid (combinations such as aluminum/magnesium hydroxide too)."""
+        salt = self._principal("magnesium")
+        if salt is None or self.product is None:
+            return None
+        if self.given_orally:
+            return salt
+        if self.route is None and not (self.product.injectable or self.product.iv_only) and (
+                salt in drugs.ORAL_ONLY_MAGNESIUM or self.product.multi):
+            return salt  # no route and no form: laxative and antacid salts exist only by mouth
+        return None
+
+    @property
+    def calcium_replacement(self) -> str | None:
+        """Calcium gluconate or chloride (never a phosphate binder such as calcium carbonate or acetate)."""
+        product = self.product
+        if product is None or product.decoy_fluid or product.supplement or self.route == "intraperitoneal":
+            return None
+        return product.single if product.single in drugs.CALCIUM_REPLACEMENT else None
+
+    @property
+    def aluminum(self) -> str | None:
+        """Aluminum hydroxide (binder or antacid, alone or with magnesium) or sucralfate."""
+        drug = self._principal("aluminum")
+        return None if drug is None or self.route == "topical" else drug
+
+    @property
+    def citrate(self) -> bool:
+        return bool(self.product and self.product.ingredients & drugs.CITRATE_SALTS)
+
+    @property
+    def quinine_kind(self) -> str | None:
+        """"quinine" or "quinidine" (single-ingredient only: dextromethorphan/quinidine is not either)."""
+        single = self.product.single if self.product is not None else None
+        return single if single in drugs.QUININE_LIKE else None
+
+    @property
+    def oral_baclofen(self) -> bool:
+        """Baclofen by mouth or tube (intrathecal baclofen is not)."""
+        if self.product is None or self.ingredient() != "baclofen" or self.route == "intrathecal":
+            return False
+        if self.route is None:
+            return not self.product.intrathecal
+        return self.route in ORAL_ROUTES or (self.route not in PARENTERAL_ROUTES and not self.product.intrathecal)
+
+    @property
+    def gabapentin(self) -> bool:
+        return self.ingredient() == "gabapentin"
+
+    @property
+    def hypertonic_saline(self) -> bool:
+        """Sodium chloride 23.4 % (23.4-23.5 %, 234 mg/mL, 4 mEq/mL); never 0.9 %, 3 % or 14.6 %."""
+        if self.product is None or self.ingredient() != "sodium chloride":
+            return False
+        strength = self.product.strength
+        if strength is not None and strength.per == "mL" and strength.unit == "mEq":
+            return bool(abs(strength.amount - 4.0) < 0.05)
+        conc = self.product.concentration_mg_ml
+        return conc is not None and 233.0 <= conc <= 236.0
+
+    def magnesium_totals(self) -> Totals:
+        """Totals over 24 h and 48 h in mg of magnesium sulfate (heptahydrate) equivalent."""
+        salt = self.parenteral_magnesium
+        dosages = list(self.request.dosageInstruction or [])
+        return read_totals(dosages, self.product, lambda amount, unit: drugs.magnesium_sulfate_mg(amount, unit, salt))
 
     def ingredient(self) -> str | None:
         return self.product.single if self.product is not None else None
@@ -272,6 +653,14 @@ def _analyse(order: DraftOrder) -> None:
     dosages = list(model.dosageInstruction or [])
     order.route, order.route_text = route_of(dosages)
     order.dose = read_dose(dosages, order.product)
+    supplement_lines = [d for d in dosages if after_dialysis(d)]
+    order.after_dialysis = read_dose(supplement_lines, order.product)
+    order.maintenance = (read_dose([d for d in dosages if not after_dialysis(d)], order.product)
+                         if supplement_lines else order.dose)
+    order.volume_ml = read_volume_ml(dosages, order.product)
+    order.peripheral, order.circuit = route_statements(dosages)
+    if order.circuit and order.route in (None, "intravenous") and not order.peripheral:
+        order.route = "dialysis-circuit"
 
 
 def read_draft_orders(bundle: Any, parse: Parse, notes: list[str] | None = None) -> list[DraftOrder]:

@@ -9,9 +9,9 @@ SERVICE = CdsService(
     hook="order-select",
     title="Dialysis medication safety (order select)",
     description=(
-        "For patients on dialysis: flags IV magnesium during dialysis, potassium or calcium replacement "
-        "without magnesium, and quinine, baclofen, gabapentin and hypertonic saline risks, on the orders "
-        "being selected."
+        "For patients on dialysis: checks potassium supplements against the potassium level, magnesium "
+        "co-management, IV/IM and oral magnesium (level, dose, modality), aluminum-containing drugs, "
+        "quinine, baclofen, gabapentin dose and 23.4% sodium chloride, on the orders being selected."
     ),
     prefetch=PREFETCH,
     usage_requirements="Sends context.draftOrders; only orders named in context.selections get cards.",

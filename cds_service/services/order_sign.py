@@ -9,8 +9,9 @@ SERVICE = CdsService(
     hook="order-sign",
     title="Dialysis medication safety (order sign)",
     description=(
-        "For patients on dialysis: before signing, flags IV magnesium during dialysis, potassium or calcium "
-        "replacement without magnesium, and quinine, baclofen, gabapentin and hypertonic saline risks."
+        "For patients on dialysis: before signing, checks potassium supplements against the potassium level, "
+        "magnesium co-management, IV/IM and oral magnesium (level, dose, modality), aluminum-containing "
+        "drugs, quinine, baclofen, gabapentin dose and 23.4% sodium chloride."
     ),
     prefetch=PREFETCH,
     usage_requirements="Sends context.draftOrders; every draft order is checked.",

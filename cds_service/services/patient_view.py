@@ -9,10 +9,11 @@ SERVICE = CdsService(
     hook="patient-view",
     title="Post-dialysis cramps: electrolyte review",
     description=(
-        "For patients on dialysis: reviews magnesium, ionized calcium, potassium and phosphate, "
-        "prompts to check magnesium first, and watches for aluminium toxicity and dysrhythmia risk "
-        "after a session."
+        "For patients on hemodialysis, peritoneal dialysis or CRRT: one consolidated electrolyte review "
+        "(magnesium, ionized calcium, potassium, phosphate, timed against dialysis sessions), separate cards "
+        "for severe potassium, calcium and magnesium derangements, and aluminum toxicity, dysrhythmia risk "
+        "and ultrafiltration-rate checks."
     ),
     prefetch=PREFETCH,
-    usage_requirements="Needs read access to Patient, Condition, Procedure, Encounter and Observation.",
+    usage_requirements="Needs read access to Patient, Condition, Procedure, Encounter, Observation and MedicationRequest.",
 )

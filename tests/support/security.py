@@ -151,6 +151,8 @@ def hook_request(now: datetime | None = None, *, with_fhir: bool = True, access_
         "aluminum": searchset([]),
         "heartRate": searchset([]),
         "symptoms": searchset([]),
+        "weights": searchset([]),
+        "medications": searchset([]),
     }
     if prefetch_keys is not None:
         prefetch = {k: v for k, v in prefetch.items() if k in prefetch_keys}

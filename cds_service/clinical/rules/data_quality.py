@@ -5,12 +5,14 @@ from . import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, Finding, RuleContext, rule
 
 _LABELS = {
     "labs": "electrolyte results (Mg, ionized Ca, K, phosphate)",
-    "aluminum": "serum aluminium results",
+    "aluminum": "serum aluminum results",
     "heartRate": "recent heart rate",
     "conditions": "problem list (Conditions)",
     "procedures": "dialysis procedures",
     "encounters": "dialysis encounters",
-    "symptoms": "documented cramps and neurological signs",
+    "symptoms": "documented cramps, neurological signs and ECG changes",
+    "weights": "pre- and post-session body weights",
+    "medications": "active medication list",
 }
 _DIALYSIS_KEYS = ("conditions", "procedures", "encounters")
 _REASONS = {
@@ -39,7 +41,8 @@ def data_unavailable(ctx: RuleContext) -> list[Finding]:
     dialysis_unknown = all(k in missing for k in _DIALYSIS_KEYS) and not snap.dialysis.on_dialysis
     if not snap.dialysis.on_dialysis and not dialysis_unknown:
         return []  # a patient known not to be on dialysis: nothing this service says depends on it
-    if snap.dialysis.on_dialysis and not any(k in missing for k in ("labs", "aluminum", "heartRate", "symptoms")):
+    if snap.dialysis.on_dialysis and not any(k in missing for k in ("labs", "aluminum", "heartRate", "symptoms",
+                                                                     "weights", "medications")):
         return []
     lines = [f"- {_LABELS[k]}: {_REASONS.get(v, v)}" for k, v in sorted(missing.items())]
     consequence = ("Whether the patient is on dialysis could not be established, so no electrolyte checks ran."

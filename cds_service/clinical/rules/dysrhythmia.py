@@ -1,32 +1,74 @@
-"""Dysrhythmia risk: an electrolyte disturbance plus tachycardia or structural heart disease."""
+"""Dysrhythmia risk (policy section 4): a cardiac substrate, a current derangement, and either a marked
+derangement or cramps. The advice is a 12-lead ECG; continuous monitoring only where the evidence asks."""
 from __future__ import annotations
 
 from datetime import timedelta
 
+from ..electrolytes import Reading
 from ..symptoms import heart_disease
+from ..wording import ago_text, compact_value, value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, rule
+from .pv_common import ACUTE, CRAMP_DAYS, ICA_LOW, K_LOW, MG_LOW, cramp_text, read
 
 
-@rule("dysrhythmia-risk", hooks={PATIENT_VIEW}, needs={"labs"}, after={"tag:electrolyte"},
-      thresholds={"hr_high": Threshold("/min", low=80, high=150), "hr_window": Threshold("h", low=1, high=72)})
+@rule("dysrhythmia-risk", hooks={PATIENT_VIEW}, needs={"labs"}, after={"electrolyte-review"},
+      label="dysrhythmia risk",
+      thresholds={"k_low": K_LOW, "k_high": Threshold("mmol/L", low=5.5, high=7.0),
+                  "mg_low": MG_LOW, "ica_low": ICA_LOW,
+                  "k_marked_low": Threshold("mmol/L", low=2.0, high=3.5),
+                  "mg_marked_low": Threshold("mmol/L", low=0.2, high=0.7),
+                  "ica_marked_low": Threshold("mmol/L", low=0.6, high=1.12),
+                  "k_monitor": Threshold("mmol/L", low=6.0, high=8.0),
+                  "hr_high": Threshold("/min", low=90, high=150), "hr_low": Threshold("/min", low=30, high=60),
+                  "hr_window": Threshold("h", low=1, high=72), "cramp_window": CRAMP_DAYS, **ACUTE})
 def dysrhythmia_risk(ctx: RuleContext) -> list[Finding]:
     snap, p = ctx.snapshot, ctx.params
-    fired = ctx.fired_tagged("electrolyte")
-    if not fired:
+    k, mg, ica = read(ctx, "k"), read(ctx, "mg"), read(ctx, "ica")
+
+    def acute_low(r: Reading, threshold: float) -> bool:  # an early-post low K is rebound, not a derangement
+        return r.acute(snap.now) and r.below(threshold) and not (r.analyte == "k" and r.early_post)
+
+    deranged, marked = [], False
+    if acute_low(k, p["k_low"]) or (k.acute(snap.now) and k.at_or_above(p["k_high"])):
+        deranged.append(k)
+        marked |= k.below(p["k_marked_low"]) or k.at_or_above(p["k_high"])
+    if acute_low(mg, p["mg_low"]):
+        deranged.append(mg)
+        marked |= mg.below(p["mg_marked_low"])
+    if acute_low(ica, p["ica_low"]):
+        deranged.append(ica)
+        marked |= ica.below(p["ica_marked_low"])
+    if not deranged:
         return []
-    reasons = []
+    cramp = cramp_text(ctx, p["cramp_window"])
+    if not marked and not cramp:
+        return []
+    substrate = [f"{d.label} (on the problem list)" for d in heart_disease(snap.conditions)[:2]]
     window = timedelta(hours=p["hr_window"])
-    limit = p["hr_high"]
-    fast = [r for r in snap.labs.within("heart_rate", snap.now, window) if r.above(limit) is True]
+    rates = [r for r in snap.labs.within("heart_rate", snap.now, window)]
+    fast = [r for r in rates if r.above(p["hr_high"]) is True]
+    slow = [r for r in rates if r.below(p["hr_low"]) is True]
     if fast:
         top = max(fast, key=lambda r: r.value)
-        reasons.append(f"heart rate {top.display()} at {top.when(snap.now)} (above {limit:g}/min in the last "
-                       f"{p['hr_window']:g} h)")
-    for cond in heart_disease(snap.conditions)[:3]:
-        reasons.append(f"{cond.label} ({cond.source})")
-    if not reasons:
+        substrate.append(f"heart rate {top.value:.0f}/min {ago_text(top.time, snap.now)}")
+    if slow:
+        bottom = min(slow, key=lambda r: r.value)
+        substrate.append(f"heart rate {bottom.value:.0f}/min {ago_text(bottom.time, snap.now)}")
+    if not substrate:
         return []
+    monitor = []
+    if k.acute(snap.now) and k.at_or_above(p["k_monitor"]):
+        monitor.append(f"K {value_text(k.lab)}")
+    if k.acute(snap.now) and k.below(p["k_marked_low"]) and not k.early_post:
+        monitor.append(f"K {value_text(k.lab)}")
+    names = {"k": "K", "mg": "Mg", "ica": "iCa"}
     return [Finding(values={
-        "electrolytes": ", ".join(ctx.label(r) for r in fired),
-        "cardiac": "; ".join(reasons),
+        "derangements": "; ".join(f"{names[r.analyte]} {value_text(r.lab)}, {snap.when_text(r.lab)}"
+                                  for r in deranged),
+        "short": " and ".join(f"{names[r.analyte]} {compact_value(r.lab)}" for r in deranged[:2]) + " mmol/L",
+        "substrate": "; ".join(substrate[:3]),
+        "trigger": "a marked derangement" if marked else cramp,
+        "monitoring": (f"Continuous ECG monitoring: {monitor[0]}." if monitor else
+                       "Continuous monitoring is not needed for this derangement alone: start it if the ECG "
+                       "changes, K reaches 6.5 mmol/L or falls below 3.0 mmol/L."),
     })]

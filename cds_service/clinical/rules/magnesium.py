@@ -1,62 +1,58 @@
-"""Magnesium rules: low Mg, and Mg co-management when K or ionized Ca is low."""
+"""Magnesium cards of their own: severe hypomagnesemia and hypermagnesemia (policy section 4)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
-from ..wording import draw_context
+from ..medication_list import magnesium_sources
+from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
+from .potassium import _modality_line
+from .pv_common import ACUTE, high_tiers, named_sources, read, recheck_reason
+from .pv_common import MG_LOW as MG_LOW  # re-exported: the order rules import it from here
 
-MG_LOW = Threshold("mmol/L", low=0.40, high=1.00)
-K_LOW = Threshold("mmol/L", low=2.5, high=4.5)
-ICA_LOW = Threshold("mmol/L", low=0.80, high=1.30)
-SHIFTING = Threshold("h", low=0, high=12)
-
-
-@rule("hypomagnesemia", hooks={PATIENT_VIEW}, needs={"labs"}, tags={"electrolyte"}, label="low magnesium",
-      thresholds={"mg_low": MG_LOW, "shifting_window": SHIFTING})
-def hypomagnesemia(ctx: RuleContext) -> list[Finding]:
-    snap = ctx.snapshot
-    mg = snap.latest("mg")
-    threshold = ctx.params["mg_low"]
-    if mg is None or mg.below(threshold) is not True:
-        return []
-    shifting = timedelta(hours=ctx.params["shifting_window"])
-    return [Finding(values={
-        "mg": mg.display(),
-        "mg_time": mg.when(snap.now),
-        "threshold": f"{threshold:.2f} mmol/L",
-        "mg_context": draw_context(mg, snap.dialysis.last_session_end, shifting),
-    })]
+MG_SEVERE_LOW = Threshold("mmol/L", low=0.20, high=0.60)
+MG_HIGH = Threshold("mmol/L", low=1.2, high=3.0)
+MG_CRITICAL = Threshold("mmol/L", low=2.0, high=5.0)
 
 
-@rule("magnesium-first", hooks={PATIENT_VIEW}, needs={"labs"}, label="low K or ionized Ca with low or unknown Mg",
-      after={"hypokalemia", "hypocalcemia"},  # the co-management card follows the cards of the values it combines
-      thresholds={"k_low": K_LOW, "ica_low": ICA_LOW, "mg_low": MG_LOW})
-def magnesium_first(ctx: RuleContext) -> list[Finding]:
-    """K < 3.5 or ionized Ca < 1.12 while Mg is low or unknown: correct Mg alongside (co-management)."""
+@rule("hypomagnesemia-severe", hooks={PATIENT_VIEW}, needs={"labs"}, tags={"severe-tier", "analyte:mg"},
+      label="severe low magnesium", thresholds={"mg_severe_low": MG_SEVERE_LOW, **ACUTE})
+def hypomagnesemia_severe(ctx: RuleContext) -> list[Finding]:
+    """Mg < 0.40 current: critical (IV MgSO4 is appropriate at reduced dose); superseded or old: warning (recheck)."""
     snap, p = ctx.snapshot, ctx.params
-    k, ica, mg = snap.latest("k"), snap.latest("ica"), snap.latest("mg")
-    low = []
-    if k is not None and k.below(p["k_low"]) is True:
-        low.append(("potassium", "K", k))
-    if ica is not None and ica.below(p["ica_low"]) is True:
-        low.append(("ionized calcium", "iCa", ica))
-    if not low:
+    mg = read(ctx, "mg")
+    if not mg.below(p["mg_severe_low"]):
         return []
-    mg_low = mg is not None and mg.below(p["mg_low"]) is True
-    if mg is not None and not mg_low:
-        return []  # Mg known and not low: nothing to co-manage
-    trigger = "; ".join(f"{name} {r.display()}, taken {r.when(snap.now)}" for name, _s, r in low)
-    trigger_short = " and ".join(f"{short} {r.display()}" for _n, short, r in low)
-    if mg is not None and mg_low:
-        return [Finding(values={
-            "trigger": trigger, "trigger_short": trigger_short,
-            "mg_status": f"magnesium is low too: {mg.display()}, taken {mg.when(snap.now)}",
-            "mg_short": f"low Mg {mg.display()}",
-        })]
-    days = int(snap.lookback.days)
-    return [Finding(variant="mg-missing", values={
-        "trigger": trigger, "trigger_short": trigger_short,
-        "mg_status": f"there is no usable magnesium result in the last {days} days",
-        "mg_short": "no recent Mg",
-    }, suggestions=[order_lab("mg")])]
+    values = {
+        "mg": value_text(mg.lab),
+        "mg_when": snap.when_text(mg.lab),
+        "modality_line": _modality_line(
+            snap, "On peritoneal dialysis: look for losses (diarrhea, diuretics, proton-pump inhibitors) and "
+                  "plan oral or IV replacement with level checks.",
+            "On CRRT (especially with citrate): magnesium losses are obligatory; use a replacement protocol or "
+            "magnesium-enriched fluids.",
+            "For the longer term, raise the dialysate magnesium rather than repeating IV doses."),
+        "reason": "",
+    }
+    if mg.acute(snap.now):
+        return [Finding(values=values, indicator="critical")]
+    values["reason"] = recheck_reason(mg)
+    return [Finding(values=values, variant="recheck", suggestions=[order_lab("mg")])]
+
+
+@rule("hypermagnesemia", hooks={PATIENT_VIEW}, needs={"labs"}, tags={"severe-tier", "analyte:mg"},
+      label="high magnesium", thresholds={"mg_high": MG_HIGH, "mg_critical": MG_CRITICAL, **ACUTE})
+def hypermagnesemia(ctx: RuleContext) -> list[Finding]:
+    """Mg >= 3.0 current: critical; Mg >= 2.0: warning; superseded or old: warning with recheck."""
+    snap, p = ctx.snapshot, ctx.params
+    mg = read(ctx, "mg")
+    if not mg.at_or_above(p["mg_high"]):
+        return []
+    values = {
+        "mg": value_text(mg.lab),
+        "mg_when": snap.when_text(mg.lab),
+        "mg_sources": named_sources(magnesium_sources(snap.medications), "Magnesium on the active medication list",
+                                    "No magnesium product is on the active medication list; ask about laxatives "
+                                    "and antacids.", tail=": stop it."),
+        "reason": "",
+    }
+    # a current Mg 2.0-2.9 past the acute window keeps the warning: its advice (stop Mg products) still stands
+    return high_tiers(ctx, mg, values, p["mg_critical"], "mg", old_current_is_warning=True)
