@@ -38,6 +38,9 @@ class Snapshot:
     # Design numbers of section 2, kept here so that every rule times results the same way.
     early_post_hours: float = 2.0
     short_session_hours: float = 2.0
+    # Rules ask for the timing of the same few results many times (about 20 asks per call); each answer is
+    # kept for the inputs it was computed from.
+    _timings: dict[tuple[Any, ...], Timing] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ dialysis
     @property
@@ -67,11 +70,18 @@ class Snapshot:
 
     # ------------------------------------------------------------------ results and time
     def timing(self, result: LabResult) -> Timing:
+        key = (result, self.now, id(self.dialysis), self.early_post_hours, self.short_session_hours,
+               tuple(self.ecg_change_times))
+        found = self._timings.get(key)
+        if found is not None:
+            return found
         sessions = self.sessions if self.session_in_progress is None else [*self.sessions, self.session_in_progress]
-        return timing(result.time, sessions, self.now, early_post_hours=self.early_post_hours,
-                      short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
-                      coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
-                      coded_post=result.loinc in codes.POST_DIALYSIS_CODES)
+        found = timing(result.time, sessions, self.now, early_post_hours=self.early_post_hours,
+                       short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
+                       coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
+                       coded_post=result.loinc in codes.POST_DIALYSIS_CODES)
+        self._timings[key] = found
+        return found
 
     def classify(self, result: LabResult) -> ResultClass:
         return self.timing(result).cls

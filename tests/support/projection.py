@@ -81,6 +81,8 @@ def snapshot_view(snap: Any) -> dict:
     """What the rules read from a Snapshot: every field, resources through ``view``."""
     out = {}
     for f in dataclasses.fields(snap):
+        if f.name.startswith("_"):
+            continue  # caches
         value = getattr(snap, f.name)
         if f.name == "labs":
             value = (value.results, value.skipped)
