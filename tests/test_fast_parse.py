@@ -28,9 +28,9 @@ from cds_service.hooks.prefetch import resolve
 from cds_service.services import SERVICES
 from cds_service.timing import Timings
 from tests.support.clinical import cards as card_library
-from tests.support.ehr_profiles import epic_prefetch, sandbox_bundle
+from tests.support.ehr_profiles import epic_prefetch, sandbox_bundle, strip_uuids
 from tests.support.helpers import NOW, OSIGN, PV, orders_bundle, prefetch_from_fixture
-from tests.support.projection import full_path, snapshot_view, strip_uuids
+from tests.support.projection import full_path, snapshot_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from history import patient_history  # noqa: E402

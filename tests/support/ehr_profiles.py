@@ -167,17 +167,19 @@ def oracle_card_problems(card: dict) -> list[str]:
 _DELTA = re.compile(r"\b\d+ (d|h|min)( \d+ (h|min))?\b")
 
 
+def strip_uuids(node: Any) -> Any:
+    """A copy of ``node`` without its ``uuid`` members (they differ on every call)."""
+    if isinstance(node, dict):
+        return {k: strip_uuids(v) for k, v in node.items() if k != "uuid"}
+    if isinstance(node, list):
+        return [strip_uuids(v) for v in node]
+    return node
+
+
 def comparable(cards: list[dict], ids: dict[str, str] | None = None) -> str:
     """Cards as JSON with their uuids removed, Epic's long order ids put back to the canonical ones, and
     "3 h 20 min ago"-style durations blanked (two calls a moment apart may straddle a minute)."""
-    def strip(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k != "uuid"}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        return node
-
-    text = json.dumps(strip(cards), sort_keys=True)
+    text = json.dumps(strip_uuids(cards), sort_keys=True)
     for long_id, canonical in (ids or {}).items():
         text = text.replace(long_id, canonical)
     return _DELTA.sub("<duration>", text)

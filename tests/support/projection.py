@@ -107,11 +107,3 @@ def _draft_view(draft: Any) -> Any:
 def full_path(monkeypatch: Any) -> None:
     """Make the snapshot builder use fhir.resources for every resource (the path before the projection)."""
     monkeypatch.setattr(ctx_mod, "project", lenient)
-
-
-def strip_uuids(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {k: strip_uuids(v) for k, v in node.items() if k != "uuid"}
-    if isinstance(node, list):
-        return [strip_uuids(v) for v in node]
-    return node
