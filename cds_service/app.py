@@ -84,8 +84,11 @@ def _register_optional(app: Flask, cfg: Mapping[str, Any]) -> None:
     try:
         from .preview import register as register_preview  # noqa: WPS433 (optional feature)
     except ImportError:
-        return
-    register_preview(app, cfg)
+        register_preview = None
+    if register_preview is not None:
+        register_preview(app, cfg)
+    from .smart.web import register as register_smart  # the electrolyte trend app (SMART on FHIR), /smart/
+    register_smart(app, cfg)
 
 
 # ---------------------------------------------------------------------- helpers

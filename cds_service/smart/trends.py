@@ -1,0 +1,221 @@
+"""What the trend app shows, built from the patient's raw FHIR resources (no I/O here).
+
+Lab values are recognised, converted and classified by the same clinical code as the cards
+(codes.ANALYTE_LOINC, labs.result_from_model, the unit factors in codes); sessions are read by
+clinical.dialysis; cramps by clinical.symptoms; medications by clinical.drugs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, Iterable
+
+from ..clinical import codes, drugs
+from ..clinical.dialysis import Session, assess
+from ..clinical.labs import LabResult, candidates, result_from_model
+from ..clinical.symptoms import documented
+from ..clinical.timeutil import parse_fhir_datetime
+from ..fhir.parse import parse_all
+from . import domain
+
+ANALYTES = ("mg", "ica", "k", "po4")
+RANGES = (7, 30, 90, 365)
+DEFAULT_RANGE = 90
+UNITS = ("mmol/L", "mg/dL", "mEq/L")
+BODY_WEIGHT_LOINC = "29463-7"
+
+# Target / reference band per analyte, in mmol/L (typical adult reference ranges; the Mg lower
+# bound is the cards' 0.70 mmol/L target). Labs' own ranges vary; the band is a guide.
+BANDS = {"mg": (0.70, 1.10), "ica": (1.12, 1.32), "k": (3.5, 5.3), "po4": (0.8, 1.4)}
+BAND_LABEL = {"mg": "target ≥ 0.70, reference to 1.10", "ica": "reference 1.12–1.32", "k": "reference 3.5–5.3",
+              "po4": "reference 0.8–1.4"}
+SHORT = {"mg": "Mg", "ica": "iCa", "k": "K", "po4": "PO4"}
+
+# Medication groups the timeline shows, by canonical ingredient (clinical.drugs names).
+MED_GROUPS: list[tuple[str, frozenset[str]]] = [
+    ("Magnesium", drugs.MAGNESIUM_SALTS),
+    ("Potassium", drugs.POTASSIUM_REPLACEMENT),
+    ("Calcium", drugs.CALCIUM_REPLACEMENT | drugs.PHOSPHATE_BINDERS),
+    ("Quinine / quinidine", drugs.QUININE_LIKE),
+    ("Baclofen", frozenset({"baclofen"})),
+    ("Gabapentin", frozenset({"gabapentin"})),
+]
+HYPERTONIC_SALINE_MG_ML = 200.0  # 23.4 % NaCl is 234 mg/mL; 14.6 % (146 mg/mL) is not this product
+
+
+def display_factor(analyte: str, unit: str) -> float | None:
+    """Multiply a canonical (mmol/L) value by this to show it in ``unit``; None when undefined (PO4 in mEq/L)."""
+    factor = codes.conversion_factor(analyte, codes.normalise_unit_key(unit))
+    return None if not factor else 1.0 / factor
+
+
+def shown_unit(analyte: str, unit: str) -> str:
+    return unit if display_factor(analyte, unit) is not None else "mmol/L"
+
+
+def format_value(analyte: str, value_mmol: float, unit: str) -> str:
+    factor = display_factor(analyte, unit) or 1.0
+    value = value_mmol * factor
+    digits = 1 if (analyte == "k" or unit == "mg/dL") else 2
+    return f"{value:.{digits}f}"
+
+
+@dataclass(frozen=True)
+class Point:
+    result: LabResult
+    cls: domain.ResultClass
+
+
+@dataclass
+class MedSpan:
+    group: str
+    label: str
+    start: datetime
+    end: datetime | None  # None: a single order date (no known duration)
+    status: str
+
+
+@dataclass
+class TrendView:
+    patient_id: str
+    now: datetime
+    days: int
+    start: datetime
+    series: dict[str, list[Point]] = field(default_factory=dict)  # oldest first
+    sessions: list[Session] = field(default_factory=list)  # oldest first
+    session_weights: list[domain.SessionWeights] = field(default_factory=list)
+    meds: list[MedSpan] = field(default_factory=list)
+    cramps: list[Any] = field(default_factory=list)  # clinical.symptoms.Documented
+    skipped: int = 0  # results not usable (no value, unknown unit)
+
+    @property
+    def lab_count(self) -> int:
+        return sum(len(v) for v in self.series.values())
+
+
+def _quantity(raw: dict) -> Any:
+    q = raw.get("valueQuantity")
+    if not isinstance(q, dict):
+        return None
+    value = q.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return SimpleNamespace(value=value, code=_str(q.get("code")), system=_str(q.get("system")),
+                           unit=_str(q.get("unit")), comparator=_str(q.get("comparator")))
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def lab_results(raw_observations: Iterable[dict], start: datetime, now: datetime) -> tuple[dict[str, list[LabResult]], int]:
+    """Usable Mg, iCa, K, PO4 results in [start, now + 5 min], oldest first, and how many were not usable.
+
+    The same pre-filter (LOINC value sets, counted statuses, clinical time) and the same conversion
+    (unit factors, comparators, resolution) as the cards; only the validating model parse is left
+    out, so that a year of results is read in milliseconds.
+    """
+    out: dict[str, list[LabResult]] = {a: [] for a in ANALYTES}
+    skipped = 0
+    for analyte, items in candidates(raw_observations).items():
+        if analyte not in out:
+            continue
+        for when, _issued, raw in reversed(items):  # oldest first
+            if when < start or when > now + domain.FUTURE_SLACK:
+                continue
+            loinc = next(c for c in codes.ANALYTE_LOINC[analyte] if _has_code(raw, c))
+            obs = SimpleNamespace(valueQuantity=_quantity(raw), id=_str(raw.get("id")), status=raw.get("status"))
+            result, _why = result_from_model(obs, analyte, loinc, when) if obs.valueQuantity else (None, None)
+            if result is None:
+                skipped += 1
+                continue
+            out[analyte].append(result)
+    return out, skipped
+
+
+def _has_code(raw: dict, code: str) -> bool:
+    return any(isinstance(c, dict) and c.get("code") == code for c in (raw.get("code") or {}).get("coding") or [])
+
+
+def body_weights(raw_observations: Iterable[dict]) -> list[domain.Weight]:
+    out = []
+    for raw in raw_observations:
+        if not isinstance(raw, dict) or raw.get("status") not in ("final", "amended", "corrected", "preliminary"):
+            continue
+        if not _has_code(raw, BODY_WEIGHT_LOINC):
+            continue
+        q = _quantity(raw)
+        when = parse_fhir_datetime(raw.get("effectiveDateTime"))
+        if q is None or when is None:
+            continue
+        unit = (q.code or q.unit or "").lower()
+        kg = q.value * 0.45359237 if unit in ("[lb_av]", "lb", "lbs") else q.value / 1000.0 if unit == "g" else q.value
+        out.append(domain.Weight(when, float(kg)))
+    return sorted(out, key=lambda w: w.time)
+
+
+def medication_spans(raw_requests: Iterable[dict], start: datetime, now: datetime) -> list[MedSpan]:
+    spans = []
+    for raw in raw_requests:
+        if not isinstance(raw, dict) or raw.get("status") in ("entered-in-error", "draft", "cancelled"):
+            continue
+        concept = raw.get("medicationCodeableConcept")
+        if not isinstance(concept, dict):
+            continue
+        codings = [(str(c.get("system") or ""), str(c.get("code") or ""), str(c.get("display") or ""))
+                   for c in concept.get("coding") or [] if isinstance(c, dict)]
+        product = drugs.classify(codings, _str(concept.get("text"))).product
+        if product is None or product.decoy_fluid or product.multi:
+            continue
+        group = _group(product)
+        if group is None:
+            continue
+        began = parse_fhir_datetime(raw.get("authoredOn"))
+        validity = (raw.get("dispenseRequest") or {}).get("validityPeriod") if isinstance(
+            raw.get("dispenseRequest"), dict) else None
+        if isinstance(validity, dict):
+            began = parse_fhir_datetime(validity.get("start")) or began
+        if began is None:
+            continue
+        ended = parse_fhir_datetime(validity.get("end")) if isinstance(validity, dict) else None
+        status = str(raw.get("status") or "unknown")
+        if ended is None and status in ("active", "on-hold"):
+            ended = now
+        if (ended or began) < start or began > now:
+            continue
+        label = _str(concept.get("text")) or next((d for _s, _c, d in codings if d), product.name)
+        spans.append(MedSpan(group, label, began, ended, status))
+    order = [g for g, _ in MED_GROUPS] + ["Hypertonic saline 23.4 %"]
+    return sorted(spans, key=lambda m: (order.index(m.group), m.start))
+
+
+def _group(product: drugs.Product) -> str | None:
+    ingredient = product.single
+    if ingredient == "sodium chloride":
+        concentration = product.concentration_mg_ml
+        return "Hypertonic saline 23.4 %" if concentration and concentration >= HYPERTONIC_SALINE_MG_ML else None
+    for name, members in MED_GROUPS:
+        if ingredient in members:
+            return name
+    return None
+
+
+def build(patient_id: str, raw: dict[str, list[dict]], now: datetime, days: int) -> TrendView:
+    """``raw``: resources by kind: labs, weights, symptoms (Observations), procedures, conditions, meds."""
+    start = now - timedelta(days=days)
+    view = TrendView(patient_id=patient_id, now=now, days=days, start=start)
+    procedures = parse_all(raw.get("procedures") or [], "Procedure")
+    status = assess([], procedures, [], now, window=timedelta(days=days + 1))
+    view.sessions = sorted((s for s in status.sessions if s.start is not None), key=lambda s: s.start)
+    results, view.skipped = lab_results(raw.get("labs") or [], start, now)
+    for analyte in ANALYTES:
+        view.series[analyte] = [Point(r, domain.classify(r.time, view.sessions, now)) for r in results[analyte]]
+    weights = body_weights(raw.get("weights") or [])
+    view.session_weights = [domain.session_weights(s, weights) for s in view.sessions if s.end is not None]
+    view.meds = medication_spans(raw.get("meds") or [], start, now)
+    conditions = parse_all(raw.get("conditions") or [], "Condition")
+    observations = parse_all(raw.get("symptoms") or [], "Observation")
+    view.cramps = [d for d in documented(conditions, observations, codes.CRAMP_CODES, now, timedelta(days=days),
+                                         episodes=True) if d.time is not None]
+    return view
