@@ -32,12 +32,13 @@ SHAPES = {
 
 
 class Scale:
-    def __init__(self, start: datetime, end: datetime, lo: float, hi: float):
+    def __init__(self, start: datetime, end: datetime, lo: float, hi: float, left: float = LEFT):
         self.t0, self.span = start.timestamp(), max(1.0, (end - start).total_seconds())
         self.lo, self.hi = lo, hi if hi > lo else lo + 1.0
+        self.left, self.width = left, W - RIGHT - left
 
     def x(self, moment: datetime) -> float:
-        return LEFT + min(1.0, max(0.0, (moment.timestamp() - self.t0) / self.span)) * PLOT_W
+        return self.left + min(1.0, max(0.0, (moment.timestamp() - self.t0) / self.span)) * self.width
 
     def y(self, value: float) -> float:
         return TOP + (1.0 - (value - self.lo) / (self.hi - self.lo)) * PLOT_H
@@ -86,7 +87,7 @@ def _session_rects(view: trends.TrendView, scale: Scale, top: float, height: flo
 
 
 def _x_axis(scale: Scale, start: datetime, end: datetime, y: float) -> Iterable[str]:
-    yield f'<line class="axis" x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}"/>'
+    yield f'<line class="axis" x1="{scale.left}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}"/>'
     for tick in _time_ticks(start, end):
         x = scale.x(tick)
         yield f'<line class="tick" x1="{x:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y + 4:.1f}"/>'
@@ -150,19 +151,20 @@ def legend_marker(cls: domain.ResultClass) -> Markup:
 
 
 ROW_H = 20
+TIMELINE_LEFT = 96
 
 
 def timeline(view: trends.TrendView) -> Markup:
     """Medication orders as bars (one row per order), cramps and spasms as markers, sessions shaded."""
     rows = len(view.meds) + 1
     height = TOP + rows * ROW_H + BOTTOM
-    scale = Scale(view.start, view.now, 0, 1)
+    scale = Scale(view.start, view.now, 0, 1, left=TIMELINE_LEFT)
     parts = [f'<svg class="chart timeline" viewBox="0 0 {W} {height}" role="img" aria-labelledby="timeline-title" '
              f'data-meds="{len(view.meds)}" data-cramps="{len(view.cramps)}">',
              '<title id="timeline-title">Medication orders and documented cramps or spasms</title>']
     parts.extend(_session_rects(view, scale, TOP, rows * ROW_H))
     y = TOP + ROW_H / 2
-    parts.append(f'<text class="row-label" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">Cramps</text>')
+    parts.append(f'<text class="row-label" x="{TIMELINE_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">Cramps</text>')
     marks = []
     for d in view.cramps:
         x = scale.x(d.time)
@@ -173,8 +175,8 @@ def timeline(view: trends.TrendView) -> Markup:
         parts.append(f'<path class="cramp" d="{"".join(marks)}"/>')
     for i, med in enumerate(view.meds, start=1):
         y = TOP + i * ROW_H + ROW_H / 2
-        short = med.group if len(med.group) <= 12 else med.group[:11] + "…"
-        parts.append(f'<text class="row-label" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(short)}</text>')
+        short = med.group if len(med.group) <= 15 else med.group[:14] + "…"
+        parts.append(f'<text class="row-label" x="{TIMELINE_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(short)}</text>')
         x0 = scale.x(med.start)
         title = (f"{escape(med.label)} ({escape(med.status)}), from {med.start:%d %b %Y}"
                  + (f" to {med.end:%d %b %Y}" if med.end else ""))

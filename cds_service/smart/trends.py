@@ -37,7 +37,7 @@ MED_GROUPS: list[tuple[str, frozenset[str]]] = [
     ("Magnesium", drugs.MAGNESIUM_SALTS),
     ("Potassium", drugs.POTASSIUM_REPLACEMENT),
     ("Calcium", drugs.CALCIUM_REPLACEMENT | drugs.PHOSPHATE_BINDERS),
-    ("Quinine / quinidine", drugs.QUININE_LIKE),
+    ("Quinine", drugs.QUININE_LIKE),
     ("Baclofen", frozenset({"baclofen"})),
     ("Gabapentin", frozenset({"gabapentin"})),
 ]
@@ -186,7 +186,7 @@ def medication_spans(raw_requests: Iterable[dict], start: datetime, now: datetim
             continue
         label = _str(concept.get("text")) or next((d for _s, _c, d in codings if d), product.name)
         spans.append(MedSpan(group, label, began, ended, status))
-    order = [g for g, _ in MED_GROUPS] + ["Hypertonic saline 23.4 %"]
+    order = [g for g, _ in MED_GROUPS] + ["NaCl 23.4 %"]
     return sorted(spans, key=lambda m: (order.index(m.group), m.start))
 
 
@@ -194,7 +194,7 @@ def _group(product: drugs.Product) -> str | None:
     ingredient = product.single
     if ingredient == "sodium chloride":
         concentration = product.concentration_mg_ml
-        return "Hypertonic saline 23.4 %" if concentration and concentration >= HYPERTONIC_SALINE_MG_ML else None
+        return "NaCl 23.4 %" if concentration and concentration >= HYPERTONIC_SALINE_MG_ML else None
     for name, members in MED_GROUPS:
         if ingredient in members:
             return name
