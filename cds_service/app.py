@@ -27,6 +27,7 @@ from .hooks.validation import validate_feedback
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
 from .services import SERVICES
+from .smart.web import launch_url as smart_launch_url
 from .timing import Deadline, Timings
 
 log = logging.getLogger("cds_service")
@@ -192,6 +193,7 @@ def call_service(service_id: str):
             lookback=_days(e.cfg["CDS_LOOKBACK_DAYS"]),
             fetcher=lambda urls, token: e.fhir.fetch_wave(urls, token, deadline),
             allowed=e.allowlist.allows, timings=timings,
+            smart_launch_url=smart_launch_url(e.cfg, request.url_root),
         )
         e.feedback.record_issued(service.id, hook_instance, outcome.cards)
         for rule_id in outcome.fired:

@@ -332,7 +332,7 @@ def trend_scenario() -> Scenario:
         mg = round(0.86 - 0.34 * frac * frac + 0.03 * ((i * 5) % 3 - 1), 2)
         s.lab("mg", "19123-9" if i % 2 else "2601-3", round(mg * 2.4305, 2) if i % 2 else mg, drawn)
         s.lab("k", "51618-7", round(4.6 + 0.4 * ((i * 7) % 5 - 2) / 2, 1), drawn)
-        s.lab("ica", "1995-0", round(1.16 - 0.06 * frac + 0.02 * ((i * 3) % 3 - 1), 2), drawn)
+        s.lab("ica", "1995-0", round(1.19 - 0.04 * frac + 0.02 * ((i * 5) % 3 - 1), 2), drawn)
         s.lab("po4", "2777-1", round(5.2 + 0.6 * ((i * 11) % 5 - 2) / 2, 1), drawn)
         if i % 4 == 1:
             s.lab("k", "29349-8", round(3.4 + 0.1 * (i % 3), 1), end + timedelta(minutes=40))

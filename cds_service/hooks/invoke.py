@@ -28,7 +28,8 @@ class HookOutcome:
 
 
 def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: timedelta,
-           fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings) -> HookOutcome:
+           fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings,
+           smart_launch_url: str | None = None) -> HookOutcome:
     """Raise HookError for anything the client got wrong; otherwise return the response body."""
     with timings.stage("validate"):
         validate_request(body, service.hook)
@@ -71,7 +72,7 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
             if card_file is None:
                 log.error("no card file for rule %s; finding dropped", finding.rule_id)
                 continue
-            card = render_card(finding, card_file, snapshot.patient_id)
+            card = render_card(finding, card_file, snapshot.patient_id, smart_launch_url, body.get("hookInstance"))
             rendered.append(card)
             outcome.cards.append((card["uuid"], finding.rule_id))
             if finding.rule_id not in outcome.fired:
