@@ -95,15 +95,17 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
     fhir_server.ensure_installed()
     _say(f"[2/4] Starting the FHIR server on http://127.0.0.1:{fhir_port}/fhir ...")
     server = fhir_server.start(VAR / "fhir", port=fhir_port)
-    service = None
+    service = ehr = None
     try:
         now = datetime.now(timezone.utc)
         _say("[3/4] Loading the demo patients (times shifted so that the scenarios happen now) ...")
         load_fixtures(server, now, include_large=synthea)
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        ehr = start_ehr_double(server, base, fhir_port + 1)
         _say(f"[4/4] Starting the CDS service on http://{host}:{port} ...")
         env = dict(os.environ)
         env.update({
-            "CDS_ALLOWED_FHIR_SERVERS": server.base_url,
+            "CDS_ALLOWED_FHIR_SERVERS": f"{server.base_url},{ehr.fhir_base}",
             "CDS_REQUIRE_JWT": "false",
             "CDS_PREVIEW": "true",
             "CDS_FEEDBACK_DB": str(VAR / "feedback.sqlite3"),
@@ -113,10 +115,9 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
         })
         service = subprocess.Popen([sys.executable, "-m", "cds_service.cli", "serve", "--host", host, "--port",
                                     str(port), "--workers", str(workers)], env=env, start_new_session=True)
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         _wait_healthy(base, service)
         files = write_requests(base, server.base_url, server.token, now)
-        _print_instructions(base, files)
+        _print_instructions(base, files, ehr)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while service.poll() is None:
             time.sleep(0.5)
@@ -131,7 +132,18 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
                 service.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 service.kill()
+        if ehr is not None:
+            ehr.stop()
         server.stop()
+
+
+def start_ehr_double(server: fhir_server.FhirServer, service_base: str, port: int):
+    """The EHR side of the SMART trend app: authorization server, FHIR gateway to ``server``, card sidebar."""
+    from .smart_ehr import EhrDouble
+
+    return EhrDouble(server.base_url, server.token, client_id="dialysis-electrolyte-trends",
+                     redirect_uris=[f"{service_base}/smart/callback"], app_launch_url=f"{service_base}/smart/launch",
+                     cds_service_url=service_base, standalone_patient="dx-low-mg-trend", port=port).start()
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen, wait_s: float = 60.0) -> None:
@@ -148,7 +160,7 @@ def _wait_healthy(base: str, proc: subprocess.Popen, wait_s: float = 60.0) -> No
     raise RuntimeError(f"the CDS service did not become healthy within {wait_s:.0f} s")
 
 
-def _print_instructions(base: str, files: list[Path]) -> None:
+def _print_instructions(base: str, files: list[Path], ehr=None) -> None:
     rel = [f.relative_to(REPO) if f.is_relative_to(REPO) else f for f in files]
     lines = [
         "",
@@ -171,6 +183,14 @@ def _print_instructions(base: str, files: list[Path]) -> None:
     lines += [
         "",
         f"Card preview in a browser:  {base}/preview",
+        *([
+            "",
+            "Electrolyte trend app (SMART on FHIR) through the EHR test double: open a patient's cards and follow",
+            "'Open the electrolyte trends' (EHR launch, PKCE, token exchange, then the app reads FHIR):",
+            f"  {ehr.base_url}/ehr/patient/dx-low-mg-trend    (a year of history)",
+            f"  {ehr.base_url}/ehr/patient/dx-low-mg",
+            f"  standalone launch: {base}/smart/launch?iss={ehr.fhir_base}",
+        ] if ehr is not None else []),
         f"Health: {base}/health    Metrics: {base}/metrics",
         "Press Ctrl-C to stop the service and the FHIR server.",
         "=" * 78,
