@@ -289,7 +289,7 @@ class EhrDouble:
             except OAuth2Error as err:  # bad client or redirect_uri: never redirect, say so here
                 return Response(f"Authorization refused: {escape(err.error)}: {escape(err.description or '')}",
                                 400, mimetype="text/plain")
-            return server.create_authorization_response(grant_user=grant.request.user)
+            return server.create_authorization_response(grant_user=grant.request.user, grant=grant)
 
         @app.post("/auth/token")
         def issue_token():
