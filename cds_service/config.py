@@ -97,7 +97,8 @@ SETTINGS: list[Setting] = [
     Setting("CDS_FEEDBACK_DB", "sqlite:///var/feedback.sqlite3", _str,
             "Where feedback is stored: an SQLAlchemy URL (sqlite:///path or postgresql+psycopg://...) or a plain file path for SQLite."),
     Setting("CDS_CARDS_DIR", str(REPO_ROOT / "cards"), _str, "Folder of card files (one YAML file per rule)."),
-    Setting("CDS_LOOKBACK_DAYS", "30", _int, "How far back a lab result may be and still be used by a rule."),
+    Setting("CDS_LOOKBACK_DAYS", "45", _int, "How far back a lab result may be and still be used by a rule "
+            "(the chronic look-back; acute rules use shorter windows from their card files)."),
     Setting("CDS_DEADLINE_MS", "2000", _int, "Overall time budget per hook call. When it runs out the service answers with what it has."),
     Setting("CDS_FHIR_TIMEOUT_MS", "1500", _int, "Cap on each FHIR HTTP call (connect and read)."),
     Setting("CDS_FHIR_MAX_PAGES", "5", _int, "Most `next` pages followed per FHIR query."),

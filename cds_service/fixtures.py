@@ -143,6 +143,8 @@ def evaluate(template: str, context: dict, resources: list[dict]) -> dict | None
     if patient:
         hits = [r for r in hits if ((r.get("subject") or r.get("patient") or {}).get("reference") or "")
                 .split("/")[-1] == patient]
+    if "status" in params:
+        hits = [r for r in hits if r.get("status") in params["status"].split(",")]
     for element, param in (("code", "code"), ("type", "type")):
         if param in params:
             wanted = _tokens(params[param])

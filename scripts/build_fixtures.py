@@ -193,9 +193,9 @@ def scenarios() -> list[Scenario]:
     out.append(s)
 
     s = Scenario("dx-low-k-mg-missing", "Petrov", "Ivan", "male", "1962-07-19",
-                 "Haemodialysis, K 3.1 mmol/L and no magnesium result in 30 days")
+                 "Haemodialysis, K 3.1 mmol/L and no magnesium result in 45 days")
     s.on_dialysis(); s.usual_sessions(ago(days=1, hours=3))
-    s.lab("mg", "2601-3", 0.80, ago(days=45))  # outside the 30-day lookback: not usable
+    s.lab("mg", "2601-3", 0.80, ago(days=50))  # outside the 45-day look-back: not usable
     s.normal_panel(ago(hours=22), skip=("mg", "k")); s.lab("k", "2823-3", 3.1, ago(hours=22))
     out.append(s)
 

@@ -170,7 +170,7 @@ def bundle_of(resources: list[dict]) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": r} for r in resources]}
 
 
-def snapshot(resources: list[dict], now: datetime = NOW, lookback_days: int = 30, pid: str = PID):
+def snapshot(resources: list[dict], now: datetime = NOW, lookback_days: int = 45, pid: str = PID):
     context = {"patientId": pid, "userId": "Practitioner/u1"}
     prefetch = fixtures.prefetch_for(SERVICE, context, bundle_of(resources))
     resolved = Resolved(data=prefetch, source={k: "prefetch" for k in prefetch})
@@ -178,7 +178,7 @@ def snapshot(resources: list[dict], now: datetime = NOW, lookback_days: int = 30
     return build_snapshot("patient-view", request, resolved, now, timedelta(days=lookback_days))
 
 
-def findings(resources: list[dict], now: datetime = NOW, lookback_days: int = 30, hook: str = "patient-view",
+def findings(resources: list[dict], now: datetime = NOW, lookback_days: int = 45, hook: str = "patient-view",
              params: dict | None = None):
     """Run the hook's rules like run_rules does, but let a failing rule fail the test."""
     snap = snapshot(resources, now, lookback_days)

@@ -56,7 +56,7 @@ def test_discovery_has_no_null_or_empty_values(client):
 
 def test_prefetch_queries_use_the_recommended_subset():
     """Spec #prefetch-query-restrictions: instance reads and type searches with simple parameters."""
-    allowed = {"patient", "code", "type", "_sort", "_count", "date", "clinical-status"}
+    allowed = {"patient", "code", "type", "_sort", "_count", "date", "clinical-status", "status"}  # token equality
     for service in SERVICES.values():
         for key in service.prefetch.values():
             path, _, query = key.template.partition("?")

@@ -72,7 +72,7 @@ def test_iv_magnesium_by_route(client, medication, route):
 
 def test_iv_magnesium_without_a_mg_result_says_so(client):
     [card] = sign(client, [med_request("mg3", MG_PREMIX)])
-    assert "no serum Mg result in the last 30 days" in card["detail"]
+    assert "no serum Mg result in the last 45 days" in card["detail"]
 
 
 @pytest.mark.parametrize("medication,route", [
@@ -149,7 +149,7 @@ def test_replacement_without_mg_suggests_ordering_mg(client):
 
 
 def test_replacement_with_mg_older_than_the_lookback_counts_as_missing(client):
-    cards = sign(client, [med_request("r4", KCL_ORAL)], mg=0.5, mg_hours_ago=24 * 40, k=3.0)
+    cards = sign(client, [med_request("r4", KCL_ORAL)], mg=0.5, mg_hours_ago=24 * 50, k=3.0)
     [card] = cards_of(cards, "replacement-before-magnesium")
     assert card["suggestions"][0]["actions"][0]["resource"]["code"]["coding"][0]["code"] == "19123-9"
 

@@ -39,7 +39,7 @@ def reference(prefetch: dict):
     raw_obs = []
     for key in ctx_mod.OBSERVATION_KEYS:
         raw_obs.extend(bundle_resources(prefetch.get(key), "Observation"))
-    panel = labs.build_panel(raw_obs, lambda raw: lenient(raw, "Observation"))
+    panel = labs.build_panel(raw_obs, lambda raw: lenient(raw, "Observation"), now=NOW)
     return conditions, symptoms, dialysis.assess(conditions, procedures, encounters, NOW), panel
 
 
@@ -167,7 +167,7 @@ def test_only_old_sessions_still_give_the_last_session_end():
     history = patient_history(50, NOW - timedelta(days=90))  # the whole chart 90 days old
     assert_same(history)
     snap = optimised(history)
-    assert snap.dialysis.last_session_end is not None and not snap.dialysis.sessions
+    assert snap.dialysis.last_session_end is not None and not snap.dialysis.events and not snap.sessions
 
 
 def test_long_history_validates_few_resources():

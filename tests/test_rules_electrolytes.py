@@ -66,9 +66,9 @@ def test_older_low_behind_newer_normal_decoy():
 
 
 def test_low_mg_older_than_the_lookback_does_not_fire():
-    resources = with_normal(mg(0.50, hours=24 * 31), skip=("mg",))
+    resources = with_normal(mg(0.50, hours=24 * 46), skip=("mg",))
     assert "hypomagnesemia" not in fired(resources)
-    assert "hypomagnesemia" in fired(resources, lookback_days=45)  # the lookback is configurable
+    assert "hypomagnesemia" in fired(resources, lookback_days=50)  # the lookback is configurable
 
 
 def test_non_dialysis_patient_gets_nothing():
@@ -165,7 +165,7 @@ def test_low_k_with_no_mg_suggests_ordering_mg():
 
 
 def test_low_ica_with_stale_mg_counts_as_missing():
-    resources = with_normal(ica(1.0, hours=4), mg(0.9, hours=24 * 40), skip=("ica", "mg"))
+    resources = with_normal(ica(1.0, hours=4), mg(0.9, hours=24 * 50), skip=("ica", "mg"))
     [f] = only(resources, "magnesium-first")
     assert f.variant == "mg-missing"
     assert "ionized calcium 1.00 mmol/L" in f.values["trigger"]

@@ -41,15 +41,25 @@ ANALYTE_LOINC: dict[str, dict[str, str]] = {
     "albumin": {"1751-7": "mass", "61151-7": "mass", "61152-5": "mass"},
     "aluminum": {"5574-9": "mass"},
     "heart_rate": {"8867-4": "rate"},
+    # Body weight (VSAC "Body Weight" value set 2.16.840.1.113762.1.4.1045.159): 29463-7 Body weight,
+    # 3141-9 Body weight Measured, 8347-7 Body weight Measured --pre dialysis, 8344-4 Body weight
+    # Measured --post dialysis. The last two say which side of the session they were taken on.
+    "weight": {"29463-7": "mass", "3141-9": "mass", "8347-7": "mass", "8344-4": "mass"},
 }
 
 # Pre-/post-dialysis potassium codes, kept so that cards can say which one was drawn.
 K_PRE_DIALYSIS = "51618-7"
 K_POST_DIALYSIS = "29349-8"
+WEIGHT_PRE_DIALYSIS = "8347-7"
+WEIGHT_POST_DIALYSIS = "8344-4"
+# Codes that say a value was taken before / after the dialysis session (whatever its timestamp).
+PRE_DIALYSIS_CODES = frozenset({K_PRE_DIALYSIS, WEIGHT_PRE_DIALYSIS})
+POST_DIALYSIS_CODES = frozenset({K_POST_DIALYSIS, WEIGHT_POST_DIALYSIS})
 
 ANALYTE_LABEL = {
     "mg": "Magnesium", "ica": "Ionized calcium", "k": "Potassium", "po4": "Phosphate",
     "total_ca": "Total calcium", "albumin": "Albumin", "aluminum": "Aluminium", "heart_rate": "Heart rate",
+    "weight": "Body weight",
 }
 
 # Codes to order when suggesting a missing test (serum/plasma, molar where usual).
@@ -66,7 +76,7 @@ LOINC_TO_ANALYTE: dict[str, str] = {code: analyte for analyte, codes in ANALYTE_
 # Units: canonical unit per analyte and multiplicative factors into it.
 CANONICAL_UNIT = {
     "mg": "mmol/L", "ica": "mmol/L", "k": "mmol/L", "po4": "mmol/L", "total_ca": "mmol/L",
-    "albumin": "g/L", "aluminum": "ug/L", "heart_rate": "/min",
+    "albumin": "g/L", "aluminum": "ug/L", "heart_rate": "/min", "weight": "kg",
 }
 
 # Factors from the reference's unit table (atomic weights Mg 24.305, Ca 40.078, K 39.098, P 30.974).
@@ -84,6 +94,7 @@ _UNIT_ALIASES = {
     "g/dl": "g/dL", "g/l": "g/L",
     "/min": "/min", "{beats}/min": "/min", "{beat}/min": "/min", "beats/min": "/min", "beats/minute": "/min",
     "bpm": "/min", "1/min": "/min",
+    "kg": "kg", "g": "g", "[lb_av]": "lb", "lb": "lb", "lbs": "lb",
 }
 
 
@@ -116,6 +127,8 @@ def conversion_factor(analyte: str, unit_key: str | None) -> float | None:
         return {"ug/L": 1.0, "umol/L": 26.98}.get(unit_key)
     if analyte == "heart_rate":
         return 1.0 if unit_key == canonical else None
+    if analyte == "weight":
+        return {"kg": 1.0, "g": 0.001, "lb": 0.45359237}.get(unit_key)
     return None
 
 
@@ -135,13 +148,37 @@ TRANSPLANT_CONDITIONS = {
     (ICD10CM, "Z94.0"),     # Kidney transplant status
 }
 
-DIALYSIS_PROCEDURES = {
-    (SNOMED, "302497006"), (SNOMED, "265764009"), (SNOMED, "108241001"), (SNOMED, "233575001"),
-    (SNOMED, "34897002"), (SNOMED, "67970008"), (SNOMED, "71192002"), (SNOMED, "714749008"),
-    (CPT, "90935"), (CPT, "90937"), (CPT, "90945"), (CPT, "90947"),
+ICD10PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+
+# Dialysis procedures by modality (policy section 3; codes from the verified reference, section 4).
+HD_PROCEDURES = {
+    (SNOMED, "302497006"),  # Hemodialysis
+    (SNOMED, "233575001"),  # Intermittent hemodialysis
+    (SNOMED, "34897002"),   # Hemodialysis maintenance in hospital
+    (SNOMED, "67970008"),   # Hemodialysis maintenance at home
+    (CPT, "90935"), (CPT, "90937"),  # Hemodialysis procedure (single / repeated evaluation)
+    (ICD10PCS, "5A1D70Z"),  # Performance of urinary filtration, intermittent, < 6 h/day
 }
+PD_PROCEDURES = {(SNOMED, "71192002")}  # Peritoneal dialysis (procedure; also seen on problem lists)
+CRRT_PROCEDURES = {
+    (SNOMED, "714749008"),  # Continuous renal replacement therapy
+    (ICD10PCS, "5A1D90Z"),  # Performance of urinary filtration, continuous, > 18 h/day
+}
+# "Dialysis other than hemodialysis" (PD or CRRT): PD when there is PD evidence, CRRT when continuous.
+NON_HD_PROCEDURES = {(CPT, "90945"), (CPT, "90947")}
+# Modality not stated: an intermittent session (start and end, a few hours) counts as HD.
+GENERIC_DIALYSIS_PROCEDURES = {
+    (SNOMED, "108241001"),  # Dialysis procedure
+    (SNOMED, "265764009"),  # Renal dialysis
+    (HCPCS, "G0257"),       # Unscheduled or emergency dialysis treatment for an ESRD patient
+    (ICD10PCS, "5A1D80Z"),  # Performance of urinary filtration, prolonged intermittent, 6-18 h/day
+}
+DIALYSIS_PROCEDURES = (HD_PROCEDURES | PD_PROCEDURES | CRRT_PROCEDURES | NON_HD_PROCEDURES
+                       | GENERIC_DIALYSIS_PROCEDURES)
 # Encounter.type codes that make an encounter a dialysis encounter: the same procedure codes.
 DIALYSIS_ENCOUNTER_TYPES = DIALYSIS_PROCEDURES
+PD_CONDITIONS = PD_PROCEDURES  # 71192002 recorded as a Condition means the patient is on PD
 
 # ---------------------------------------------------------------- symptoms and comorbidities
 CRAMP_CODES = {(SNOMED, "55300003"), (SNOMED, "45352006"), (ICD10CM, "R25.2")}
@@ -156,10 +193,15 @@ HEART_DISEASE_CODES = {
     (SNOMED, "414545008"),  # Ischemic heart disease
     (SNOMED, "22298006"),   # Myocardial infarction
     (SNOMED, "399211009"),  # History of myocardial infarction
+    (SNOMED, "368009"),     # Heart valve disorder
+    (SNOMED, "40445007"),   # Heart valve regurgitation
+    (SNOMED, "44241007"),   # Heart valve stenosis
 }
 # I50 heart failure, I42/I43 cardiomyopathy, I20-I25 ischaemic (coronary) heart disease,
 # I11.0 / I13.0 / I13.2 hypertensive heart (and kidney) disease with heart failure.
-HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I43", "I20", "I21", "I22", "I24", "I25", "I11.0", "I13.0", "I13.2")
+# I05-I08 rheumatic and I34-I37 non-rheumatic valve disease.
+HEART_DISEASE_ICD_PREFIXES = ("I50", "I42", "I43", "I20", "I21", "I22", "I24", "I25", "I11.0", "I13.0", "I13.2",
+                              "I05", "I06", "I07", "I08", "I34", "I35", "I36", "I37")
 
 # Neurological signs that raise aluminium neurotoxicity (dialysis encephalopathy). The seed names
 # speech disturbance, personality change, myoclonic jerks and dialysis encephalopathy. Codes were
@@ -175,7 +217,21 @@ NEURO_SIGN_CODES = {
     (ICD10CM, "R47.9"),     # Unspecified speech disturbances
     (ICD10CM, "F07.0"),     # Personality change due to known physiological condition
     (ICD10CM, "G92.8"),     # Other toxic encephalopathy (ICD-10-CM has no dialysis-encephalopathy code)
+    (SNOMED, "52448006"),   # Dementia (disorder)
+    (SNOMED, "91175000"),   # Seizure (finding)
+    (ICD10CM, "F03.90"),    # Unspecified dementia
+    (ICD10CM, "R56.9"),     # Unspecified convulsions
 }
+# Tetany (hypocalcemia-severe, with cramps and spasm). SNOMED has no code checked for it; ICD-10-CM R29.0.
+TETANY_CODES = {(ICD10CM, "R29.0")}
+
+# A documented ECG change (Condition, or Observation code or coded value): a pre-session value then still
+# counts as current (policy section 2). 102594003 Electrocardiogram abnormal (finding); 55930002 ST-T wave
+# changes on electrocardiogram (finding): both in HL7 Lithuania's EKG interpretation value set, 102594003
+# also in CDC NEDSS case forms.
+ECG_CHANGE_CODES = {(SNOMED, "102594003"), (SNOMED, "55930002")}
+# LOINC 8601-7 EKG impression: an ECG report whose coded value is one of the codes above (C-CDA examples).
+ECG_REPORT_CODES = {(LOINC, "8601-7")}
 
 # Observation.valueCodeableConcept saying that a symptom was looked for and found absent.
 SNOMED_ABSENT = "2667000"
@@ -203,4 +259,5 @@ def condition_read_by_rules(found: set[tuple[str, str]]) -> bool:
 
 
 _CONDITION_CODES_READ = frozenset(DIALYSIS_CONDITIONS | ESRD_ONLY_CONDITIONS | TRANSPLANT_CONDITIONS | CRAMP_CODES
+                                  | PD_CONDITIONS | ECG_CHANGE_CODES | TETANY_CODES
                                   | NEURO_SIGN_CODES | HEART_DISEASE_CODES)

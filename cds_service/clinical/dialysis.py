@@ -1,12 +1,13 @@
 """Who is on dialysis, and when did the last session end. Pure code over fhir.resources models."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from . import codes
 from .timeutil import parse_fhir_datetime
+from .timing import Session
 
 RECENT_SESSION_WINDOW = timedelta(days=30)
 # A session with a start and no end is taken as in progress only this long after its start.
@@ -42,23 +43,36 @@ def condition_is_active(cond: Any) -> bool:
     return any(code in ("active", "recurrence", "relapse") for _s, code in clinical)
 
 
-@dataclass
-class Session:
-    start: datetime | None
-    end: datetime | None
-    in_progress: bool
-    source: str  # "Procedure/x" or "Encounter/y"
+MODALITIES = ("HD", "PD", "CRRT", "unknown")
+# How long a session may last and still be an intermittent (HD) session when its code names no modality.
+INTERMITTENT_MAX = timedelta(hours=12)
+# Sessions kept for timing results against (policy section 2): the chronic look-back, plus a day.
+SESSION_HISTORY = timedelta(days=46)
 
 
 @dataclass
 class DialysisStatus:
+    """Who is on dialysis, by which modality, and the HD sessions results are timed against.
+
+    ``modality`` is "HD", "PD", "CRRT" or "unknown" for a patient on dialysis, None otherwise.
+    ``events``: every dialysis treatment (any modality) in the recent window, newest first;
+    ``hd_sessions``: completed intermittent HD sessions in the session history, oldest first;
+    ``session_in_progress``: the HD session running now, if any.
+    """
     on_dialysis: bool
     reasons: list[str] = field(default_factory=list)
     last_session_end: datetime | None = None
     in_progress: bool = False
-    sessions: list[Session] = field(default_factory=list)
+    events: list[Session] = field(default_factory=list)
     esrd_without_dialysis: bool = False
     transplant: bool = False
+    modality: str | None = None
+    hd_sessions: list[Session] = field(default_factory=list)
+    session_in_progress: Session | None = None
+
+    @property
+    def last_session(self) -> Session | None:
+        return self.hd_sessions[-1] if self.hd_sessions else None
 
     def hours_since_session(self, now: datetime) -> float | None:
         if self.last_session_end is None:
@@ -71,12 +85,25 @@ def _fresh(start: datetime | None, now: datetime) -> bool:
     return start is None or timedelta(0) <= now - start <= MAX_SESSION_LENGTH
 
 
+def _kind(found: set[tuple[str, str]]) -> str:
+    if found & codes.HD_PROCEDURES:
+        return "HD"
+    if found & codes.CRRT_PROCEDURES:
+        return "CRRT"
+    if found & codes.PD_PROCEDURES:
+        return "PD"
+    if found & codes.NON_HD_PROCEDURES:
+        return "non-HD"
+    return "dialysis"
+
+
 def _procedure_session(proc: Any, now: datetime) -> Session | None:
     status = str(getattr(proc, "status", "") or "")
     # "preparation" has not started; "not-done" never happened; "entered-in-error" is not a record.
     if status in ("entered-in-error", "not-done", "preparation"):
         return None
-    if not (pairs(getattr(proc, "code", None)) & codes.DIALYSIS_PROCEDURES):
+    found = pairs(getattr(proc, "code", None))
+    if not (found & codes.DIALYSIS_PROCEDURES):
         return None
     start = end = None
     period = getattr(proc, "performedPeriod", None)
@@ -89,13 +116,14 @@ def _procedure_session(proc: Any, now: datetime) -> Session | None:
             start = performed
         else:
             start = end = performed
+    kind = _kind(found)
     open_ended = start is not None and end is None and status not in ("completed", "stopped")
     in_progress = (status == "in-progress" and end is None) or open_ended
     if end is not None and end > now and start is not None and start <= now:
         in_progress = True  # a period that has begun and not yet ended
-    if in_progress and not _fresh(start, now):
+    if in_progress and kind not in ("CRRT", "non-HD") and not _fresh(start, now):
         in_progress = False  # an "in-progress" record left open for days is not a running session
-    return Session(start=start, end=None if in_progress else end, in_progress=in_progress,
+    return Session(start=start, end=None if in_progress else end, in_progress=in_progress, kind=kind,
                    source=f"Procedure/{proc.id}")
 
 
@@ -103,25 +131,67 @@ def _encounter_session(enc: Any, now: datetime) -> Session | None:
     status = str(getattr(enc, "status", "") or "")
     if status in ("entered-in-error", "cancelled", "planned"):
         return None
-    if not (pairs(getattr(enc, "type", None)) & codes.DIALYSIS_ENCOUNTER_TYPES):
+    found = pairs(getattr(enc, "type", None))
+    if not (found & codes.DIALYSIS_ENCOUNTER_TYPES):
         return None
     period = getattr(enc, "period", None)
     start = parse_fhir_datetime(period.start) if period is not None else None
     end = parse_fhir_datetime(period.end) if period is not None else None
+    kind = _kind(found)
     in_progress = (status in ("in-progress", "arrived") and (end is None or end > now)) or (
         start is not None and end is None and status != "finished")
     if end is not None and end > now and start is not None and start <= now:
         in_progress = True
-    if in_progress and not _fresh(start, now):
+    if in_progress and kind not in ("CRRT", "non-HD") and not _fresh(start, now):
         in_progress = False
-    return Session(start=start, end=None if in_progress else end, in_progress=in_progress,
+    return Session(start=start, end=None if in_progress else end, in_progress=in_progress, kind=kind,
                    source=f"Encounter/{enc.id}")
 
 
+def _resolve_kinds(sessions: list[Session], pd_evidence: bool) -> list[Session]:
+    """Give generic and "other than HD" codes a modality from their shape and the rest of the record."""
+    out = []
+    for s in sessions:
+        kind = s.kind
+        if kind == "non-HD":
+            if pd_evidence:
+                kind = "PD"
+            elif s.in_progress or (s.duration is not None and s.duration > INTERMITTENT_MAX):
+                kind = "CRRT"
+            else:
+                kind = "other"  # "other than hemodialysis", neither PD nor continuous: never an HD session
+        if kind == "dialysis":
+            # an intermittent session (start and end a few hours apart), or one running now for under 12 h
+            if (s.duration is not None and s.duration <= INTERMITTENT_MAX) or (s.in_progress and s.start is not None):
+                kind = "HD"
+        out.append(replace(s, kind=kind) if kind != s.kind else s)
+    return out
+
+
+def _modality(recent: list[Session], pd_evidence: bool, dependence: bool, now: datetime) -> str | None:
+    """The modality of the most recent treatment with one; else PD evidence; else "unknown" if on dialysis."""
+    typed = [s for s in recent if s.kind in ("HD", "PD", "CRRT")]
+    if typed:
+        newest = max(typed, key=lambda s: now if s.in_progress else (s.latest_time or now))
+        return newest.kind
+    if pd_evidence:
+        return "PD"
+    if dependence or recent:
+        return "unknown"
+    return None
+
+
 def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Iterable[Any], now: datetime,
-           window: timedelta = RECENT_SESSION_WINDOW) -> DialysisStatus:
+           window: timedelta = RECENT_SESSION_WINDOW, *, pd_orders: Iterable[str] = (),
+           history: timedelta = SESSION_HISTORY) -> DialysisStatus:
+    """Dialysis status from the record (policy section 3).
+
+    ``pd_orders``: references of active or draft orders for PD solutions (PD evidence).
+    A kidney transplant with no dialysis Procedure or Encounter in ``window`` is not on dialysis, whatever
+    the problem list still says; ESRD without dialysis evidence is not on dialysis either.
+    """
     reasons: list[str] = []
-    esrd = transplant = False
+    esrd = transplant = dependence = pd_condition = False
     for cond in conditions:
         if not condition_is_active(cond):
             continue
@@ -129,36 +199,57 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
         if found & codes.DIALYSIS_CONDITIONS:
             system, code = sorted(found & codes.DIALYSIS_CONDITIONS)[0]
             reasons.append(f"active Condition {code} ({_system_name(system)})")
+            dependence = True
+        if found & codes.PD_CONDITIONS:
+            reasons.append("active Condition 71192002 (peritoneal dialysis)")
+            pd_condition = True
         if found & codes.ESRD_ONLY_CONDITIONS:
             esrd = True
         if found & codes.TRANSPLANT_CONDITIONS:
             transplant = True
 
-    sessions: list[Session] = []
+    raw_sessions: list[Session] = []
     for proc in procedures:
         s = _procedure_session(proc, now)
         if s is not None:
-            sessions.append(s)
+            raw_sessions.append(s)
     for enc in encounters:
         s = _encounter_session(enc, now)
         if s is not None:
-            sessions.append(s)
+            raw_sessions.append(s)
 
-    recent = [s for s in sessions if _session_time(s) is not None and now - _session_time(s) <= window
-              and _session_time(s) <= now + timedelta(minutes=5)]
+    def in_window(s: Session, span: timedelta) -> bool:
+        t = _session_time(s)
+        return t is not None and now - t <= span and t <= now + timedelta(minutes=5)
+
+    pd_orders = sorted(pd_orders)
+    pd_evidence = pd_condition or bool(pd_orders) or any(s.kind == "PD" for s in raw_sessions if in_window(s, window))
+    sessions = _resolve_kinds(raw_sessions, pd_evidence)
+    recent = [s for s in sessions if in_window(s, window)]
     if recent:
         kinds = sorted({s.source.split("/")[0] for s in recent})
         reasons.append(f"dialysis {' and '.join(k.lower() for k in kinds)} in the last {window.days} days")
+    if pd_orders:
+        reasons.append(f"peritoneal dialysis solution ordered ({pd_orders[0]})")
+    if transplant and not recent:
+        reasons = []  # a transplant and no dialysis treatment for 30 days: the dialysis codes are history
 
+    on = bool(reasons)
     ended = [s.end for s in sessions if s.end is not None and s.end <= now]
+    hd_done = sorted((s for s in sessions if s.kind == "HD" and s.completed and s.start is not None
+                      and in_window(s, history)), key=lambda s: (s.start, s.end))
+    running = [s for s in recent if s.in_progress and s.kind == "HD"]
     status = DialysisStatus(
-        on_dialysis=bool(reasons),
+        on_dialysis=on,
         reasons=reasons,
         last_session_end=max(ended) if ended else None,
         in_progress=any(s.in_progress for s in recent),
-        sessions=sorted(recent, key=lambda s: _session_time(s), reverse=True),
-        esrd_without_dialysis=esrd and not reasons,
+        events=sorted(recent, key=lambda s: _session_time(s), reverse=True),
+        esrd_without_dialysis=esrd and not on,
         transplant=transplant,
+        modality=_modality(recent, pd_evidence, dependence, now) if on else None,
+        hd_sessions=hd_done,
+        session_in_progress=max(running, key=lambda s: s.start or now) if running else None,
     )
     return status
 

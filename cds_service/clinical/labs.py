@@ -6,6 +6,7 @@ the few Observations a rule can use are turned into fhir.resources models.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -13,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from . import codes
 from .timeutil import format_delta, format_time, parse_fhir_datetime
+from .timing import FUTURE_TOLERANCE
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,11 @@ class LabResult:
         above = self.above(threshold)
         return None if above is None else not above
 
+    @property
+    def preliminary(self) -> bool:
+        """Used, but named as preliminary on the card (policy section 2)."""
+        return self.status == "preliminary"
+
     def display(self) -> str:
         """Value and unit as a clinician reads it, e.g. '< 0.50 mmol/L (1.22 mg/dL)'."""
         prefix = f"{self.comparator} " if self.comparator else ""
@@ -82,6 +89,8 @@ class LabResult:
             return f"{prefix}{self.value:.0f} µg/L"
         if self.analyte == "heart_rate":
             return f"{prefix}{self.value:.0f} /min"
+        if self.analyte == "weight":
+            return f"{prefix}{self.value:.1f} kg"
         if self.analyte == "albumin":
             return f"{prefix}{self.value / 10:.1f} g/dL"
         return f"{prefix}{self.value:g} {self.unit}"
@@ -158,7 +167,12 @@ class LabPanel:
 
     def latest(self, analyte: str, now: datetime | None = None, within: timedelta | None = None) -> LabResult | None:
         """The newest usable result by clinical time; None when there is none, or it is older than ``within``."""
-        first = next(self._iter(analyte), None)
+        first = None
+        for result in self._iter(analyte):
+            if now is not None and result.time - now > FUTURE_TOLERANCE:
+                continue  # future-dated: a data error, never "latest"
+            first = result
+            break
         if first is None:
             return None
         if within is not None and now is not None and now - first.time > within:
@@ -222,10 +236,47 @@ def raw_clinical_time(raw: dict) -> datetime | None:
     return None
 
 
-def candidates(raw_observations: Iterable[Any]) -> dict[str, list[tuple[datetime, str, dict]]]:
+# Specimens that are not the patient's serum, plasma or blood (policy section 2): never used, whatever the code.
+_EXCLUDED_SPECIMEN = re.compile(r"urine|dialys|effluent|circuit|ultrafiltrate|peritoneal|ascit|drain|csf"
+                                r"|cerebrospinal|pleural|sweat|saliva", re.I)
+# SNOMED specimen types that are not blood: urine, dialysate, peritoneal fluid (verified reference, section 1:
+# the LOINC systems for urine and dialysis fluid are excluded by code; these catch a serum code on such a sample).
+_EXCLUDED_SPECIMEN_CODES = frozenset({"122575003"})  # Urine specimen
+
+
+def specimen_excluded(raw: dict) -> bool:
+    """True when the Observation names a specimen that is not serum, plasma or blood.
+
+    Looks at ``specimen.display`` and, for a contained Specimen (``#id``), its ``type`` text, displays and
+    SNOMED codes. A specimen that cannot be read says nothing: the LOINC code's system (serum/plasma/blood)
+    stands.
+    """
+    spec = raw.get("specimen")
+    if not isinstance(spec, dict):
+        return False
+    texts = [spec.get("display")]
+    ref = spec.get("reference")
+    if isinstance(ref, str) and ref.startswith("#"):
+        for res in raw.get("contained") or []:
+            if isinstance(res, dict) and res.get("resourceType") == "Specimen" and res.get("id") == ref[1:]:
+                stype = res.get("type")
+                if isinstance(stype, dict):
+                    texts.append(stype.get("text"))
+                    for c in stype.get("coding") or []:
+                        if isinstance(c, dict):
+                            texts.append(c.get("display"))
+                            if str(c.get("code")) in _EXCLUDED_SPECIMEN_CODES:
+                                return True
+    return any(isinstance(t, str) and _EXCLUDED_SPECIMEN.search(t) for t in texts)
+
+
+def candidates(raw_observations: Iterable[Any], now: datetime | None = None,
+               dropped: list[str] | None = None) -> dict[str, list[tuple[datetime, str, dict]]]:
     """Group raw Observations by analyte, keeping counted statuses, newest clinical time first.
 
-    Server order is never trusted: the sort uses the clinical time of each result.
+    Server order is never trusted: the sort uses the clinical time of each result. With ``now``, a
+    result taken more than 5 min after it is a data error: logged (and noted in ``dropped``), never used.
+    Results on a specimen other than serum, plasma or blood are never used either.
     """
     grouped: dict[str, list[tuple[datetime, str, dict]]] = {}
     for raw in raw_observations:
@@ -238,6 +289,17 @@ def candidates(raw_observations: Iterable[Any]) -> dict[str, list[tuple[datetime
             continue
         when = raw_clinical_time(raw)
         if when is None:
+            continue
+        if now is not None and when - now > FUTURE_TOLERANCE:
+            why = f"Observation/{raw.get('id')}: {hit[0]} dated in the future ({when.isoformat()}); not used"
+            log.info("lab value not used: %s", why)
+            if dropped is not None:
+                dropped.append(why)
+            continue
+        if specimen_excluded(raw):
+            if dropped is not None:
+                dropped.append(f"Observation/{raw.get('id')}: {hit[0]} on a specimen other than serum, plasma or "
+                               f"blood; not used")
             continue
         grouped.setdefault(hit[0], []).append((when, str(raw.get("issued") or ""), raw))
     for items in grouped.values():
@@ -293,13 +355,14 @@ def _decimals_exponent(value: Any) -> int:
 
 
 # Heart rate is asked about over a window ("> 100/min in the last 24 h"), so more of it is kept.
-KEEP_PER_ANALYTE: dict[str, int] = {"heart_rate": 50}
+KEEP_PER_ANALYTE: dict[str, int] = {"heart_rate": 50, "weight": 40}
 
 
 def build_panel(
     raw_observations: Iterable[Any],
     parse: Callable[[dict], Any],
     keep_per_analyte: int | Mapping[str, int] = 3,
+    now: datetime | None = None,
 ) -> LabPanel:
     """Build the panel. ``parse`` turns a raw dict into a validated Observation model (or None); it is
     called only for the candidates a rule reads (newest first), not for the whole history.
@@ -307,7 +370,8 @@ def build_panel(
     ``keep_per_analyte``: how many usable results to keep per analyte (an int for all, or a
     mapping with per-analyte numbers; analytes not in it keep 3, heart rate keeps 50).
     """
-    grouped = candidates(raw_observations)
+    dropped: list[str] = []
+    grouped = candidates(raw_observations, now, dropped)
     keep = {}
     for analyte in grouped:
         if isinstance(keep_per_analyte, int):
@@ -325,7 +389,9 @@ def build_panel(
             log.info("lab value not used: %s", why)
         return result, why
 
-    return LabPanel.lazy(grouped, keep, convert)
+    panel = LabPanel.lazy(grouped, keep, convert)
+    panel._skipped.extend(dropped)
+    return panel
 
 
 def utcnow() -> datetime:

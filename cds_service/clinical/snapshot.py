@@ -1,12 +1,21 @@
-"""The typed snapshot every rule reads: patient, labs, dialysis status, conditions, draft orders, and now."""
+"""The typed snapshot every rule reads: patient, labs, dialysis status and modality, conditions, orders, and now.
+
+Time (policy section 2) is answered here so that every rule reads it the same way:
+``classify(result)`` / ``timing(result)`` place a result against the HD sessions, and
+``latest(analyte, within=...)`` is the newest usable result (never future-dated, never entered in
+error or cancelled, only serum, plasma or whole blood: the lab panel drops the rest).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import codes, wording
 from .dialysis import DialysisStatus
 from .labs import LabPanel, LabResult
+from .timing import ResultClass, Session, Timing, timing
+from .weights import SessionUfr, session_ufrs
 
 
 @dataclass
@@ -16,17 +25,80 @@ class Snapshot:
     hook: str
     labs: LabPanel
     dialysis: DialysisStatus
-    lookback: timedelta = timedelta(days=30)
+    lookback: timedelta = timedelta(days=45)
     patient: Any = None
     conditions: list[Any] = field(default_factory=list)  # fhir.resources Condition models
-    symptom_observations: list[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro signs)
+    symptom_observations: list[Any] = field(default_factory=list)  # Observation models (cramp, spasm, neuro, ECG)
     draft_orders: list[Any] = field(default_factory=list)  # clinical.orders.DraftOrder
     selections: frozenset[str] | None = None  # order-select: the selected "Type/id" references
     unavailable: dict[str, str] = field(default_factory=dict)  # data key -> why it could not be had
+    medications: list[Any] = field(default_factory=list)  # active MedicationRequests (clinical.orders.DraftOrder)
+    ecg_change_times: tuple[datetime, ...] = ()  # documented ECG changes (codes.ECG_CHANGE_CODES)
+    # Design numbers of section 2, kept here so that every rule times results the same way.
+    early_post_hours: float = 2.0
+    short_session_hours: float = 2.0
 
-    def latest(self, analyte: str) -> LabResult | None:
-        """Latest usable result inside the lookback window (the value an alert may rest on)."""
-        return self.labs.latest(analyte, self.now, self.lookback)
+    # ------------------------------------------------------------------ dialysis
+    @property
+    def modality(self) -> str | None:
+        """"HD", "PD", "CRRT" or "unknown"; None when the patient is not on dialysis."""
+        return self.dialysis.modality
+
+    @property
+    def sessions(self) -> list[Session]:
+        """Completed intermittent HD sessions, oldest first (PD exchanges and CRRT are not sessions)."""
+        return self.dialysis.hd_sessions
+
+    @property
+    def session_in_progress(self) -> Session | None:
+        return self.dialysis.session_in_progress
+
+    @property
+    def last_session(self) -> Session | None:
+        """The most recent completed HD session."""
+        return self.dialysis.last_session
+
+    def hours_since_last_session(self) -> float | None:
+        last = self.last_session
+        return None if last is None else (self.now - last.end).total_seconds() / 3600.0
+
+    # ------------------------------------------------------------------ results and time
+    def timing(self, result: LabResult) -> Timing:
+        return timing(result.time, self.sessions, self.now, early_post_hours=self.early_post_hours,
+                      short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
+                      coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
+                      coded_post=result.loinc in codes.POST_DIALYSIS_CODES)
+
+    def classify(self, result: LabResult) -> ResultClass:
+        return self.timing(result).cls
+
+    def session_timed(self) -> bool:
+        """Results are timed against sessions (and the card says so) for HD only; "unknown" gets no timing text."""
+        return self.modality == "HD"
+
+    def when_text(self, result: LabResult) -> str:
+        """'drawn 6 h ago, before the session that ended 1 h ago' (only the age outside HD)."""
+        t = self.timing(result) if self.session_timed() else None
+        return wording.when_text(result.time, self.now, t, in_progress=self.session_in_progress)
+
+    def result_text(self, result: LabResult) -> str:
+        """'K 6.8 mmol/L, drawn 6 h ago, before the session that ended 1 h ago'."""
+        return f"{wording.short_name(result.analyte)} {wording.value_text(result)}, {self.when_text(result)}"
+
+    def latest(self, analyte: str, within: timedelta | None = None) -> LabResult | None:
+        """Newest usable result of ``analyte`` no older than ``within`` (default: the configured look-back)."""
+        return self.labs.latest(analyte, self.now, self.lookback if within is None else within)
+
+    def results(self, analyte: str, within: timedelta | None = None) -> list[LabResult]:
+        """Usable results of ``analyte`` taken in the window, newest first (as many as the panel keeps)."""
+        return self.labs.within(analyte, self.now, self.lookback if within is None else within)
+
+    def ufr_sessions(self, within: timedelta = timedelta(days=7), weight_window_hours: float = 2.0
+                     ) -> list[SessionUfr]:
+        """Completed HD sessions ending in ``within`` with pre- and post-session weights, newest first."""
+        recent = [s for s in self.sessions if self.now - s.end <= within]
+        weights = self.labs.within("weight", self.now, within + timedelta(days=1))
+        return session_ufrs(recent, weights, timedelta(hours=weight_window_hours))
 
     def data_missing(self, key: str) -> bool:
         return key in self.unavailable

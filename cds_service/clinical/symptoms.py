@@ -101,6 +101,18 @@ def cramps(snapshot: Any, window: timedelta) -> list[Documented]:
                       episodes=True)
 
 
+def tetany(snapshot: Any, window: timedelta) -> list[Documented]:
+    """Tetany (ICD-10-CM R29.0) documented inside ``window``."""
+    return documented(snapshot.conditions, snapshot.symptom_observations, codes.TETANY_CODES, snapshot.now, window,
+                      episodes=True)
+
+
+def neuro_signs_with_onset(snapshot: Any, window: timedelta) -> list[Documented]:
+    """Neurological signs of aluminium toxicity with onset (or observation) inside ``window`` (policy: 90 days)."""
+    return documented(snapshot.conditions, snapshot.symptom_observations, codes.NEURO_SIGN_CODES, snapshot.now,
+                      window)
+
+
 def neuro_signs(snapshot: Any, window: timedelta) -> list[Documented]:
     """Neurological signs of aluminium toxicity: active Conditions (any date) or Observations inside ``window``."""
     return documented(snapshot.conditions, snapshot.symptom_observations, codes.NEURO_SIGN_CODES, snapshot.now,
@@ -125,3 +137,27 @@ def heart_disease(conditions: Iterable[Any]) -> list[Documented]:
         out.append(Documented(str(getattr(cond.code, "text", None) or label), "", condition_time(cond),
                               f"Condition/{cond.id}"))
     return out
+
+
+def ecg_change_times(conditions: Iterable[Any], observations: Iterable[Any], now: datetime) -> tuple[datetime, ...]:
+    """When an ECG change (codes.ECG_CHANGE_CODES) was documented, as a Condition or an Observation whose
+    code or coded value names one; oldest first. Untimed, refuted or absent ones do not count."""
+    times = []
+    for cond in conditions:
+        if not (pairs(getattr(cond, "code", None)) & codes.ECG_CHANGE_CODES):
+            continue
+        if any(code in EXCLUDED_VERIFICATION for _s, code in pairs(getattr(cond, "verificationStatus", None))):
+            continue
+        when = condition_time(cond)
+        if when is not None and when <= now:
+            times.append(when)
+    for obs in observations:
+        if str(getattr(obs, "status", "")) not in COUNTED_STATUSES or _observation_says_absent(obs):
+            continue
+        found = pairs(getattr(obs, "code", None)) | pairs(getattr(obs, "valueCodeableConcept", None))
+        if not (found & codes.ECG_CHANGE_CODES):
+            continue
+        when = observation_time(obs)
+        if when is not None and when <= now:
+            times.append(when)
+    return tuple(sorted(times))

@@ -243,6 +243,8 @@ def prefetch_router(prefetch: dict, delay: float = 0.0) -> Handler:
             return "procedures"
         if rtype == "Encounter":
             return "encounters"
+        if rtype == "MedicationRequest":
+            return "medications"
         if rtype == "Observation":
             code = request.query.get("code", "")
             if "5574-9" in code and "," not in code:
@@ -251,6 +253,8 @@ def prefetch_router(prefetch: dict, delay: float = 0.0) -> Handler:
                 return "heartRate"
             if any(c in code for c in symptoms_codes):
                 return "symptoms"
+            if "29463-7" in code:
+                return "weights"
             return "labs"
         return None
 

@@ -24,14 +24,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator, Mapping
 
-from ..clinical import codes, dialysis, labs
+from ..clinical import codes, dialysis, labs, medication_list
 from ..clinical.orders import read_draft_orders
 from ..clinical.snapshot import Snapshot
+from ..clinical.symptoms import ecg_change_times
 from ..clinical.timeutil import parse_fhir_datetime
 from ..fhir.parse import bundle_resources, lenient
 from .prefetch import Resolved
 
-OBSERVATION_KEYS = ("labs", "aluminum", "heartRate")
+OBSERVATION_KEYS = ("labs", "aluminum", "heartRate", "weights")
 
 # Elements each pre-filtered resource keeps before validation: what the domain code reads, the elements the
 # resource cannot be valid without, and every choice-type variant (so one-of-many checks still apply).
@@ -39,7 +40,7 @@ _OBSERVATION_KEEP = ("resourceType", "id", "status", "code", "issued")
 _PROCEDURE_KEEP = ("resourceType", "id", "status", "code", "subject")
 _ENCOUNTER_KEEP = ("resourceType", "id", "status", "class", "type", "period", "subject")
 _ASSESS_CONDITION_CODES = frozenset(codes.DIALYSIS_CONDITIONS | codes.ESRD_ONLY_CONDITIONS
-                                    | codes.TRANSPLANT_CONDITIONS)
+                                    | codes.TRANSPLANT_CONDITIONS | codes.PD_CONDITIONS)
 _PROCEDURE_SKIP_STATUS = frozenset({"entered-in-error", "not-done"})
 _ENCOUNTER_SKIP_STATUS = frozenset({"entered-in-error", "cancelled", "planned"})
 
@@ -167,14 +168,14 @@ def _model(c: _Candidate, notes: list[str] | None):
 
 
 def assess_dialysis(conditions: list[Any], procedures: list[dict], encounters: list[dict], now: datetime,
-                    notes: list[str] | None = None) -> dialysis.DialysisStatus:
+                    notes: list[str] | None = None, pd_orders: tuple[str, ...] = ()) -> dialysis.DialysisStatus:
     """``dialysis.assess`` over the few resources that can decide it.
 
     A session can be recent only if one of its dates is inside the window; an older one can only supply
     ``last_session_end``, which is one of its dates. So older sessions are added newest first, and only
     while the newest of them could still be later than the last session end found so far.
     """
-    window = dialysis.RECENT_SESSION_WINDOW
+    window = dialysis.SESSION_HISTORY  # every session results may be timed against, not only the recent ones
     candidates = _session_candidates(procedures, encounters)
     cutoff = now - window
     chosen = [c for c in candidates if c.latest is None or c.latest >= cutoff]
@@ -185,7 +186,7 @@ def assess_dialysis(conditions: list[Any], procedures: list[dict], encounters: l
         subset = chosen + older[:taken]
         procs = [m for m in (_model(c, notes) for c in subset if c.kind == "Procedure") if m is not None]
         encs = [m for m in (_model(c, notes) for c in subset if c.kind == "Encounter") if m is not None]
-        status = dialysis.assess(conditions, procs, encs, now, window=window)
+        status = dialysis.assess(conditions, procs, encs, now, pd_orders=pd_orders)
         if taken >= len(older):
             return status
         if status.last_session_end is not None and status.last_session_end >= older[taken].latest:
@@ -202,7 +203,7 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
         # a status that is not a string can never be a counted status (and must not reach a set lookup)
         raw_obs.extend(r for r in bundle_resources(data.get(key), "Observation")
                        if isinstance(r.get("status"), (str, type(None))))
-    panel = labs.build_panel(raw_obs, _parse_observation)
+    panel = labs.build_panel(raw_obs, _parse_observation, now=now)
 
     # Only Conditions some rule can read are kept (a long problem list is mostly other diagnoses).
     raw_conditions = [raw for raw in bundle_resources(data.get("conditions"), "Condition")
@@ -210,19 +211,23 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
     conditions = LazyModels(raw_conditions, "Condition", notes)
     for_assess = [conditions.model(i) for i, raw in enumerate(raw_conditions)
                   if _raw_pairs(raw.get("code")) & _ASSESS_CONDITION_CODES]
+    symptoms_raw = bundle_resources(data.get("symptoms"), "Observation")
+    symptoms = LazyModels(symptoms_raw, "Observation", notes)
+
+    drafts = []
+    if "draftOrders" in context:
+        drafts = read_draft_orders(context.get("draftOrders"), lambda raw, rtype: lenient(raw, rtype, notes), notes)
+    medications = read_draft_orders(data.get("medications"), lambda raw, rtype: lenient(raw, rtype, notes), notes)
+    pd_orders = tuple(sorted({o.reference for o in (*medications, *drafts) if medication_list.is_pd_solution(o)}))
     status = assess_dialysis([m for m in for_assess if m is not None],
                              bundle_resources(data.get("procedures"), "Procedure"),
-                             bundle_resources(data.get("encounters"), "Encounter"), now, notes)
-    symptoms = LazyModels(bundle_resources(data.get("symptoms"), "Observation"), "Observation", notes)
+                             bundle_resources(data.get("encounters"), "Encounter"), now, notes, pd_orders)
 
     patient = None
     patients = bundle_resources(data.get("patient"), "Patient")
     if patients:
         patient = lenient(patients[0], "Patient", notes)
 
-    drafts = []
-    if "draftOrders" in context:
-        drafts = read_draft_orders(context.get("draftOrders"), lambda raw, rtype: lenient(raw, rtype, notes), notes)
     selections = None
     if hook == "order-select":
         selections = frozenset(str(s) for s in context.get("selections") or [])
@@ -240,4 +245,11 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
         draft_orders=drafts,
         selections=selections,
         unavailable=dict(resolved.unavailable),
+        medications=medications,
+        ecg_change_times=ecg_change_times(
+            [conditions.model(i) for i, raw in enumerate(raw_conditions)
+             if _raw_pairs(raw.get("code")) & codes.ECG_CHANGE_CODES and conditions.model(i) is not None],
+            [symptoms.model(i) for i, raw in enumerate(symptoms_raw)
+             if (_raw_pairs(raw.get("code")) | _raw_pairs(raw.get("valueCodeableConcept"))) & codes.ECG_CHANGE_CODES
+             and symptoms.model(i) is not None], now),
     )
