@@ -45,7 +45,7 @@ def _open_from_card(chromium, env) -> dict:  # noqa: F811
     chromium.wait_for("document.body && document.body.dataset.ready === 'true' && !!document.querySelector('a.smart-link')")
     chromium.evaluate("document.querySelector('article[data-topic=\"hypomagnesemia\"] a.smart-link').click(); true")
     chromium.wait_for(f"location.href.startsWith({json.dumps(env.service.base_url + '/smart/')}) && "
-                      "document.body && document.body.dataset.ready === 'true'", timeout=60)
+                      "document.readyState === 'complete' && document.body.dataset.ready === 'true'", timeout=60)
     return chromium.evaluate(READ_PAGE)
 
 

@@ -11,7 +11,10 @@ import pytest
 import requests
 import responses
 
-from cds_service.clinical.dialysis import Session
+from cds_service.clinical.dialysis import DialysisStatus
+from cds_service.clinical.labs import LabPanel, LabResult
+from cds_service.clinical.snapshot import Snapshot
+from cds_service.clinical.timing import Session
 from cds_service.clinical.rules import Finding
 from cds_service.hooks.cards import CardLibrary, render_card
 from cds_service.smart import appcontext, charts, domain, oauth, trends
@@ -24,7 +27,16 @@ C = domain.ResultClass
 
 def _session(start_h_ago: float, hours: float = 4.0) -> Session:
     start = NOW - timedelta(hours=start_h_ago)
-    return Session(start=start, end=start + timedelta(hours=hours), in_progress=False, source="Procedure/x")
+    return Session(start=start, end=start + timedelta(hours=hours), source="Procedure/x")
+
+
+def _result(hours_ago: float, analyte: str = "mg", value: float = 0.6, loinc: str = "2601-3") -> LabResult:
+    return LabResult(analyte=analyte, value=value, unit="mmol/L", comparator=None,
+                     time=NOW - timedelta(hours=hours_ago), loinc=loinc, original_value=value, original_unit="mmol/L")
+
+
+def _classify(sessions: list[Session]):
+    return domain.classifier(DialysisStatus(on_dialysis=True, hd_sessions=sessions), NOW)
 
 
 @pytest.mark.parametrize("drawn_h_ago, expected", [
@@ -35,24 +47,28 @@ def _session(start_h_ago: float, hours: float = 4.0) -> Session:
     (0.5, C.CURRENT),          # 2.5 h after it ended
     (200, C.PRE_SESSION),      # long before: dialysed since
 ])
-def test_result_classes_follow_the_policy(drawn_h_ago, expected):
-    assert domain.classify(NOW - timedelta(hours=drawn_h_ago), [_session(7)], NOW) is expected
+def test_result_classes_are_the_cards_classes(drawn_h_ago, expected):
+    result = _result(drawn_h_ago)
+    assert _classify([_session(7)])(result) is expected
+    # the very code the cards use (the snapshot's classify) gives the same answer
+    snapshot = Snapshot(now=NOW, patient_id="p", hook="patient-view", labs=LabPanel(),
+                        dialysis=DialysisStatus(on_dialysis=True, hd_sessions=[_session(7)]))
+    assert snapshot.classify(result) is expected
 
 
-def test_in_progress_session_makes_a_draw_intradialytic():
-    running = Session(start=NOW - timedelta(hours=1), end=None, in_progress=True, source="Procedure/y")
-    assert domain.classify(NOW - timedelta(minutes=20), [running], NOW) is C.INTRADIALYTIC
-    assert domain.classify(NOW - timedelta(hours=3), [running], NOW) is C.CURRENT  # no completed session after it
+def test_a_coded_post_dialysis_potassium_inside_the_session_window_is_early_post():
+    assert _classify([_session(7)])(_result(3.1, "k", 3.4, "29349-8")) is C.EARLY_POST
 
 
-def test_ufr_from_pre_and_post_session_weights():
-    s = _session(7)
-    weights = [domain.Weight(s.start - timedelta(minutes=20), 72.0), domain.Weight(s.start - timedelta(hours=3), 90),
-               domain.Weight(s.end + timedelta(minutes=15), 68.0)]
-    sw = domain.session_weights(s, weights)
-    assert (sw.pre_kg, sw.post_kg, sw.hours) == (72.0, 68.0, 4.0)
-    assert sw.ufr == pytest.approx(4.0 * 1000 / (68.0 * 4)) and sw.ufr_high  # 14.7 mL/kg/h
-    assert domain.session_weights(s, weights[1:2]).ufr is None  # no weight within 2 h
+def test_session_rows_carry_weights_and_ufr():
+    s, other = _session(7), _session(55)
+    weights = [_result(7 + 1 / 3, "weight", 72.0, "29463-7"), _result(10, "weight", 90, "29463-7"),
+               _result(3 - 0.25, "weight", 68.0, "29463-7")]
+    rows = domain.session_rows([other, s], weights)
+    assert [r.session for r in rows] == [other, s]
+    assert rows[0].ufr is None and rows[0].pre_kg is None and not rows[0].ufr_high
+    assert (rows[1].pre_kg, rows[1].post_kg, rows[1].hours) == (72.0, 68.0, 4.0)
+    assert rows[1].ufr == pytest.approx(4.0 * 1000 / (68.0 * 4)) and rows[1].ufr_high  # 14.7 mL/kg/h
 
 
 def _obs(loinc: str, value, unit: str, hours_ago: float, status: str = "final", comparator: str | None = None):
@@ -161,8 +177,9 @@ def _view(n: int) -> trends.TrendView:
     raw = [_obs("2601-3", 0.5 + (i % 7) / 20, "mmol/L", i * 90 * 24 / n + 0.1) for i in range(n)]
     view = trends.TrendView("p", NOW, 90, NOW - timedelta(days=90), sessions=sorted(sessions, key=lambda s: s.start))
     results, _ = trends.lab_results(raw, view.start, NOW)
+    classify = _classify(view.sessions)
     for a in trends.ANALYTES:
-        view.series[a] = [trends.Point(r, domain.classify(r.time, view.sessions, NOW)) for r in results[a]]
+        view.series[a] = [trends.Point(r, classify(r)) for r in results[a]]
     return view
 
 

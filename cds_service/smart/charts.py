@@ -194,7 +194,7 @@ def timeline(view: trends.TrendView) -> Markup:
 
 def ufr_chart(view: trends.TrendView) -> Markup:
     """Ultrafiltration rate per session (bars), with the 13 mL/kg/h line."""
-    rated = [sw for sw in view.session_weights if sw.ufr is not None]
+    rated = [sw for sw in view.session_rows if sw.ufr is not None]
     top = max([sw.ufr for sw in rated] + [domain.UFR_HIGH_ML_KG_H * 1.3])
     scale = Scale(view.start, view.now, 0, top)
     parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="ufr-title" '

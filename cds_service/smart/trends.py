@@ -12,10 +12,10 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 
 from ..clinical import codes, drugs
-from ..clinical.dialysis import Session, assess
 from ..clinical.labs import LabResult, candidates, result_from_model
 from ..clinical.symptoms import documented
 from ..clinical.timeutil import parse_fhir_datetime
+from ..clinical.timing import FUTURE_TOLERANCE, Session
 from ..fhir.parse import parse_all
 from . import domain
 
@@ -23,7 +23,6 @@ ANALYTES = ("mg", "ica", "k", "po4")
 RANGES = (7, 30, 90, 365)
 DEFAULT_RANGE = 90
 UNITS = ("mmol/L", "mg/dL", "mEq/L")
-BODY_WEIGHT_LOINC = "29463-7"
 
 # Target / reference band per analyte, in mmol/L (typical adult reference ranges; the Mg lower
 # bound is the cards' 0.70 mmol/L target). Labs' own ranges vary; the band is a guide.
@@ -84,7 +83,7 @@ class TrendView:
     start: datetime
     series: dict[str, list[Point]] = field(default_factory=dict)  # oldest first
     sessions: list[Session] = field(default_factory=list)  # oldest first
-    session_weights: list[domain.SessionWeights] = field(default_factory=list)
+    session_rows: list[domain.SessionRow] = field(default_factory=list)  # completed sessions, oldest first
     meds: list[MedSpan] = field(default_factory=list)
     cramps: list[Any] = field(default_factory=list)  # clinical.symptoms.Documented
     skipped: int = 0  # results not usable (no value, unknown unit)
@@ -109,20 +108,21 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def lab_results(raw_observations: Iterable[dict], start: datetime, now: datetime) -> tuple[dict[str, list[LabResult]], int]:
-    """Usable Mg, iCa, K, PO4 results in [start, now + 5 min], oldest first, and how many were not usable.
+def lab_results(raw_observations: Iterable[dict], start: datetime, now: datetime,
+                analytes: tuple[str, ...] = ANALYTES) -> tuple[dict[str, list[LabResult]], int]:
+    """Usable results (Mg, iCa, K, PO4 by default) in [start, now + 5 min], oldest first, and how many were not.
 
     The same pre-filter (LOINC value sets, counted statuses, clinical time) and the same conversion
     (unit factors, comparators, resolution) as the cards; only the validating model parse is left
     out, so that a year of results is read in milliseconds.
     """
-    out: dict[str, list[LabResult]] = {a: [] for a in ANALYTES}
+    out: dict[str, list[LabResult]] = {a: [] for a in analytes}
     skipped = 0
     for analyte, items in candidates(raw_observations).items():
         if analyte not in out:
             continue
         for when, _issued, raw in reversed(items):  # oldest first
-            if when < start or when > now + domain.FUTURE_SLACK:
+            if when < start or when > now + FUTURE_TOLERANCE:
                 continue
             loinc = next(c for c in codes.ANALYTE_LOINC[analyte] if _has_code(raw, c))
             obs = SimpleNamespace(valueQuantity=_quantity(raw), id=_str(raw.get("id")), status=raw.get("status"))
@@ -136,23 +136,6 @@ def lab_results(raw_observations: Iterable[dict], start: datetime, now: datetime
 
 def _has_code(raw: dict, code: str) -> bool:
     return any(isinstance(c, dict) and c.get("code") == code for c in (raw.get("code") or {}).get("coding") or [])
-
-
-def body_weights(raw_observations: Iterable[dict]) -> list[domain.Weight]:
-    out = []
-    for raw in raw_observations:
-        if not isinstance(raw, dict) or raw.get("status") not in ("final", "amended", "corrected", "preliminary"):
-            continue
-        if not _has_code(raw, BODY_WEIGHT_LOINC):
-            continue
-        q = _quantity(raw)
-        when = parse_fhir_datetime(raw.get("effectiveDateTime"))
-        if q is None or when is None:
-            continue
-        unit = (q.code or q.unit or "").lower()
-        kg = q.value * 0.45359237 if unit in ("[lb_av]", "lb", "lbs") else q.value / 1000.0 if unit == "g" else q.value
-        out.append(domain.Weight(when, float(kg)))
-    return sorted(out, key=lambda w: w.time)
 
 
 def medication_spans(raw_requests: Iterable[dict], start: datetime, now: datetime) -> list[MedSpan]:
@@ -205,14 +188,14 @@ def build(patient_id: str, raw: dict[str, list[dict]], now: datetime, days: int)
     """``raw``: resources by kind: labs, weights, symptoms (Observations), procedures, conditions, meds."""
     start = now - timedelta(days=days)
     view = TrendView(patient_id=patient_id, now=now, days=days, start=start)
-    procedures = parse_all(raw.get("procedures") or [], "Procedure")
-    status = assess([], procedures, [], now, window=timedelta(days=days + 1))
-    view.sessions = sorted((s for s in status.sessions if s.start is not None), key=lambda s: s.start)
+    status = domain.dialysis_status(parse_all(raw.get("procedures") or [], "Procedure"), now, days)
+    view.sessions = [*status.hd_sessions, *([status.session_in_progress] if status.session_in_progress else [])]
     results, view.skipped = lab_results(raw.get("labs") or [], start, now)
+    classify = domain.classifier(status, now)
     for analyte in ANALYTES:
-        view.series[analyte] = [Point(r, domain.classify(r.time, view.sessions, now)) for r in results[analyte]]
-    weights = body_weights(raw.get("weights") or [])
-    view.session_weights = [domain.session_weights(s, weights) for s in view.sessions if s.end is not None]
+        view.series[analyte] = [Point(r, classify(r)) for r in results[analyte]]
+    weights, _ = lab_results(raw.get("weights") or [], start - timedelta(days=1), now, analytes=("weight",))
+    view.session_rows = domain.session_rows(status.hd_sessions, weights["weight"])
     view.meds = medication_spans(raw.get("meds") or [], start, now)
     conditions = parse_all(raw.get("conditions") or [], "Condition")
     observations = parse_all(raw.get("symptoms") or [], "Observation")

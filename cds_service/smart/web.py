@@ -45,7 +45,7 @@ _CRAMPS = ",".join(f"{s}|{c}" for s, c in sorted(codes.CRAMP_CODES))
 QUERIES = {
     "labs": ("Observation?patient={p}&code=" + _LABS + "&date=ge{since}&_count=1000", True),
     "procedures": ("Procedure?patient={p}&code=" + _PROCS + "&date=ge{since}&_count=1000", True),
-    "weights": ("Observation?patient={p}&code=" + codes.LOINC + "|" + trends.BODY_WEIGHT_LOINC
+    "weights": ("Observation?patient={p}&code=" + ",".join(f"{codes.LOINC}|{c}" for c in codes.ANALYTE_LOINC["weight"])
                 + "&date=ge{since}&_count=1000", False),
     "symptoms": ("Observation?patient={p}&code=" + _CRAMPS + "&date=ge{since}&_count=200", False),
     "conditions": ("Condition?patient={p}&_count=200", False),
