@@ -198,3 +198,34 @@ def test_chart_draws_every_result_as_a_marker_of_its_class():
 def test_long_histories_keep_the_dom_small():
     svg = str(charts.analyte_chart(_view(5000), "mg", "mmol/L"))
     assert svg.count("<path") <= 2 + len(C) and svg.count("<circle") == 0  # one path per class, no per-point nodes
+
+
+def test_windowed_classes_equal_the_snapshots_on_a_full_history():
+    """The app judges each result against its neighbouring sessions only (for speed): same classes as the cards'
+    Snapshot.classify over every session, for a year of the trend patient's results and for draws placed at
+    and around every session's edges."""
+    from cds_service import fixtures
+    from cds_service.fhir.parse import parse_all
+    from helpers import fixture_bundle
+
+    bundle = fixtures.at(fixture_bundle("dx-low-mg-trend"), NOW)
+    resources = [e["resource"] for e in bundle["entry"]]
+    status = domain.dialysis_status(parse_all([r for r in resources if r["resourceType"] == "Procedure"],
+                                              "Procedure"), NOW, 365)
+    assert len(status.hd_sessions) > 150
+    snapshot = Snapshot(now=NOW, patient_id="p", hook="patient-view", labs=LabPanel(), dialysis=status)
+    results, _ = trends.lab_results([r for r in resources if r["resourceType"] == "Observation"],
+                                    NOW - timedelta(days=365), NOW)
+    probes = [r for series in results.values() for r in series]
+    for s in [*status.hd_sessions[::7], status.hd_sessions[-1]]:
+        for edge in (s.start, s.end):
+            for minutes in (-150, -121, -60, -1, 0, 1, 60, 119, 121, 150):
+                for loinc in ("2601-3", "51618-7", "29349-8"):
+                    probes.append(_result(0, "k", 4.0, loinc).__class__(**{
+                        **_result(0, "k", 4.0, loinc).__dict__, "time": edge + timedelta(minutes=minutes)}))
+    classify = domain.classifier(status, NOW)
+    seen = set()
+    for r in probes:
+        assert classify(r) is snapshot.classify(r), (r.time, r.loinc)
+        seen.add(snapshot.classify(r))
+    assert {C.PRE_SESSION, C.INTRADIALYTIC, C.EARLY_POST, C.CURRENT} <= seen

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 
 from ..clinical import codes, drugs
-from ..clinical.labs import LabResult, candidates, result_from_model
+from ..clinical.labs import LabResult, candidates, raw_analyte, result_from_model
 from ..clinical.symptoms import documented
 from ..clinical.timeutil import parse_fhir_datetime
 from ..clinical.timing import FUTURE_TOLERANCE, Session
@@ -93,15 +93,19 @@ class TrendView:
         return sum(len(v) for v in self.series.values())
 
 
+_QUANTITY_FIELDS = ("code", "system", "unit", "comparator")
+
+
 def _quantity(raw: dict) -> Any:
+    """valueQuantity as the attribute object result_from_model reads (non-string fields read as absent)."""
     q = raw.get("valueQuantity")
     if not isinstance(q, dict):
         return None
     value = q.get("value")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if value.__class__ not in (int, float):  # bool is not a number here
         return None
-    return SimpleNamespace(value=value, code=_str(q.get("code")), system=_str(q.get("system")),
-                           unit=_str(q.get("unit")), comparator=_str(q.get("comparator")))
+    fields = {k: (v if isinstance(v := q.get(k), str) else None) for k in _QUANTITY_FIELDS}
+    return SimpleNamespace(value=value, **fields)
 
 
 def _str(value: Any) -> str | None:
@@ -124,18 +128,17 @@ def lab_results(raw_observations: Iterable[dict], start: datetime, now: datetime
         for when, _issued, raw in reversed(items):  # oldest first
             if when < start or when > now + FUTURE_TOLERANCE:
                 continue
-            loinc = next(c for c in codes.ANALYTE_LOINC[analyte] if _has_code(raw, c))
-            obs = SimpleNamespace(valueQuantity=_quantity(raw), id=_str(raw.get("id")), status=raw.get("status"))
-            result, _why = result_from_model(obs, analyte, loinc, when) if obs.valueQuantity else (None, None)
+            quantity = _quantity(raw)
+            result = None
+            if quantity is not None:
+                obs = SimpleNamespace(valueQuantity=quantity, id=_str(raw.get("id")), status=raw.get("status"))
+                result, _why = result_from_model(obs, analyte, raw_analyte(raw)[1], when)
             if result is None:
                 skipped += 1
                 continue
             out[analyte].append(result)
     return out, skipped
 
-
-def _has_code(raw: dict, code: str) -> bool:
-    return any(isinstance(c, dict) and c.get("code") == code for c in (raw.get("code") or {}).get("coding") or [])
 
 
 def medication_spans(raw_requests: Iterable[dict], start: datetime, now: datetime) -> list[MedSpan]:

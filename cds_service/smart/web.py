@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import requests
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from ..config import REPO_ROOT
 from ..fhir.client import ClientSettings, FhirClient, FhirError
@@ -35,6 +36,7 @@ LAUNCH_COOKIE, SESSION_COOKIE = "smart_launch", "smart_session"
 LAUNCH_MAX_AGE_S = 600
 SESSION_MAX_AGE_S = 3600
 FHIR_BUDGET_MS = 15000
+TABLE_ROWS = 1000  # newest rows in the table; ?rows=all for every one (the charts always draw every result)
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; form-action 'self'; "
        "base-uri 'none'; frame-ancestors {ancestors}")
 
@@ -239,6 +241,23 @@ def _patient_name(raw: list[dict]) -> str | None:
     return None
 
 
+def table_rows(view: trends.TrendView, unit: str, limit: int | None) -> list[Markup]:
+    """The results table's rows, newest first (at most ``limit``), as HTML: built here rather than in the
+    template because a year of results is thousands of rows."""
+    rows = sorted(((a, p) for a in trends.ANALYTES for p in view.series[a]), key=lambda t: t[1].result.time,
+                  reverse=True)
+    out = []
+    for analyte, point in rows[:limit]:
+        r, cls = point.result, point.cls.value
+        value = (f"{r.comparator} " if r.comparator else "") + trends.format_value(analyte, r.value, unit)
+        out.append(Markup(
+            f'<tr data-analyte="{analyte}" data-class="{cls}"><td>{r.time:%Y-%m-%d %H:%M}</td>'
+            f'<td>{trends.SHORT[analyte]}</td><td class="num">{escape(value)}</td>'
+            f'<td>{escape(trends.shown_unit(analyte, unit))}</td><td>{r.original_value:g} {escape(r.original_unit)}</td>'
+            f'<td>{cls}</td><td>{escape(r.status)}</td></tr>'))
+    return out
+
+
 @bp.get("/")
 def page():
     st = _st()
@@ -279,8 +298,8 @@ def page():
         labels=codes.ANALYTE_LABEL, hook_instance=session.get("hookInstance"),
         chart_svgs={a: charts.analyte_chart(view, a, unit) for a in trends.ANALYTES},
         timeline=charts.timeline(view), ufr=charts.ufr_chart(view),
-        rows=sorted(((a, p) for a in trends.ANALYTES for p in view.series[a]), key=lambda t: t[1].result.time,
-                    reverse=True))
+        rows=table_rows(view, unit, None if request.args.get("rows") == "all" else TABLE_ROWS),
+        all_rows=view.lab_count)
     resp = Response(html, mimetype="text/html")
     resp.headers["Server-Timing"] = (f"fetch;dur={(fetched - started) * 1000:.1f}, build;dur={(built - fetched) * 1000:.1f}, "
                                      f"render;dur={(time.perf_counter() - built) * 1000:.1f}")
