@@ -22,5 +22,6 @@ run bench/hung.py
 run bench/rss.py
 run bench/soak.py --seconds "${SOAK_SECONDS:-60}"
 run bench/fuzz_api.py --cases 1000
+run bench/smart_app.py
 "$PY" bench/summary.py
 exit $status

@@ -184,7 +184,6 @@ def main() -> int:
                     server_ms.append(elapsed)
                     sizes.append(len(resp.content))
                     timings.append(resp.headers.get("Server-Timing", ""))
-            print("server", [round(x) for x in server_ms], timings[-1], sizes[-1], flush=True)
             browser_ms = browser_load_ms(service.base_url, cookie, url, args.runs)
     finally:
         stub.stop()

@@ -59,6 +59,11 @@ def rows() -> list[tuple[str, str, str, str]]:
         out.append(("schemathesis against the live service", f"{fz['cases']} cases, {fz['server_errors']} 5xx, "
                     f"{fz['failure_count']} failures", ">= 1000 cases, 0 5xx, 4xx all OperationOutcome",
                     "met" if fz["passed"] else "MISSED"))
+    app = load("smart_app")
+    if app:
+        out.append((f"trend app, {app['observations']:,} observations over a year, load and draw",
+                    f"browser {app['browser_median_ms']:.0f} ms (server {app['server_median_ms']:.0f} ms)",
+                    f"< {app['target_ms']:.0f} ms", "met" if app["passed"] else "MISSED"))
     return out
 
 

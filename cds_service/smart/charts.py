@@ -45,10 +45,10 @@ class Scale:
 
 
 def _marker(shape: str, x: float, y: float, r: float = 3.6) -> str:
-    if shape == "circle":
-        return f"M{x - r:.1f} {y:.1f}a{r} {r} 0 1 0 {2 * r} 0a{r} {r} 0 1 0 {-2 * r} 0z"
-    if shape == "square":
-        return f"M{x - r:.1f} {y - r:.1f}h{2 * r}v{2 * r}h{-2 * r}z"
+    # Circles and squares are zero-length subpaths drawn by the stroke's round or square cap (smart.css):
+    # 12 bytes a marker instead of 50, so a year of results stays a small page that paints fast.
+    if shape in ("circle", "square"):
+        return f"M{x:.1f} {y:.1f}h0"
     if shape == "triangle":
         return f"M{x:.1f} {y - r - 0.8:.1f}l{r + 0.8} {2 * r}h{-2 * r - 1.6}z"
     if shape == "diamond":
@@ -168,7 +168,7 @@ def timeline(view: trends.TrendView) -> Markup:
     marks = []
     for d in view.cramps:
         x = scale.x(d.time)
-        marks.append(_marker("cross", x, y, 4.5))
+        marks.append(_marker("cross", x, y, 4.5))  # drawn by the stroke (.cramp)
         parts.append(f'<circle class="hit" cx="{x:.1f}" cy="{y:.1f}" r="6"><title>{escape(d.label)}, '
                      f'{d.time:%d %b %Y %H:%M} UTC</title></circle>')
     if marks:
