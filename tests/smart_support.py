@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import unescape
 
+import pytest
 import requests
 
 from cds_service import fixtures
 from cds_service.clinical import codes
 from cds_service.devtools.smart_ehr import EhrDouble
 from helpers import fixture_bundle
-from live import LiveService, start_service
+from live import LiveService, start_service, stop_service
 
 CLIENT_ID = "dialysis-electrolyte-trends"
 TREND = "dx-low-mg-trend"
@@ -45,6 +46,15 @@ def start_smart_env(fhir_server, workdir) -> SmartEnv:
     double.cds_service_url = service.base_url
     double.start()
     return SmartEnv(service, double, fhir_server)
+
+
+@pytest.fixture(scope="module")
+def env(fhir_server, tmp_path_factory):
+    """The trend app's world for one test module (import this fixture into the module)."""
+    env = start_smart_env(fhir_server, tmp_path_factory.mktemp("smart-service"))
+    yield env
+    env.double.stop()
+    stop_service(env.service)
 
 
 def fixture_results(patient: str, analyte: str, loaded_at: datetime, days: int = 90) -> list[tuple[datetime, dict]]:

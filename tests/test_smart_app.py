@@ -16,18 +16,11 @@ import pytest
 import requests
 
 from helpers import PV, hook_request
-from live import stop_service
-from smart_support import NO_LABS, TREND, data_attr, fixture_results, start_smart_env
+from smart_support import NO_LABS, TREND, data_attr, env, fixture_results  # noqa: F401 (env: fixture)
 
 pytestmark = pytest.mark.fhir_server
 
 
-@pytest.fixture(scope="module")
-def env(fhir_server, tmp_path_factory):
-    env = start_smart_env(fhir_server, tmp_path_factory.mktemp("smart-service"))
-    yield env
-    env.double.stop()
-    stop_service(env.service)
 
 
 def _no_trace(page: str) -> None:

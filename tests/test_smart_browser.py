@@ -10,8 +10,7 @@ import json
 import pytest
 
 from helpers import save_artifact
-from live import stop_service
-from smart_support import TREND, fixture_results, start_smart_env
+from smart_support import TREND, env, fixture_results  # noqa: F401 (env: fixture)
 from test_preview_browser import chromium  # noqa: F401 (the headless Chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.fhir_server]
@@ -32,12 +31,6 @@ READ_PAGE = """(() => ({
 }))()"""
 
 
-@pytest.fixture(scope="module")
-def env(fhir_server, tmp_path_factory):
-    env = start_smart_env(fhir_server, tmp_path_factory.mktemp("smart-browser"))
-    yield env
-    env.double.stop()
-    stop_service(env.service)
 
 
 def _open_from_card(chromium, env) -> dict:  # noqa: F811
