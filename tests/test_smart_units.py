@@ -229,3 +229,20 @@ def test_windowed_classes_equal_the_snapshots_on_a_full_history():
         assert classify(r) is snapshot.classify(r), (r.time, r.loinc)
         seen.add(snapshot.classify(r))
     assert {C.PRE_SESSION, C.INTRADIALYTIC, C.EARLY_POST, C.CURRENT} <= seen
+
+
+@responses.activate
+def test_behind_https_the_launch_cookie_is_secure_and_cross_site(make_app):
+    """An EHR embedding the app in an iframe needs SameSite=None, which browsers accept only with Secure."""
+    responses.get("https://ehr.example.org/fhir/.well-known/smart-configuration", json={
+        "authorization_endpoint": "https://ehr.example.org/oauth2/authorize",
+        "token_endpoint": "https://ehr.example.org/oauth2/token", "code_challenge_methods_supported": ["S256"]})
+    client = make_app(CDS_PUBLIC_BASE_URL="https://cds.example.org", CDS_SMART_SECRET="s",
+                      CDS_ALLOWED_FHIR_SERVERS="https://ehr.example.org/fhir",
+                      CDS_SMART_FRAME_ANCESTORS="https://ehr.example.org").test_client()
+    resp = client.get("/smart/launch?iss=https://ehr.example.org/fhir&launch=abc")
+    assert resp.status_code == 302
+    assert "redirect_uri=https%3A%2F%2Fcds.example.org%2Fsmart%2Fcallback" in resp.headers["Location"]
+    cookie = resp.headers["Set-Cookie"]
+    assert "Secure" in cookie and "SameSite=None" in cookie and "HttpOnly" in cookie
+    assert resp.headers["Content-Security-Policy"].endswith("frame-ancestors https://ehr.example.org")
