@@ -25,5 +25,6 @@ run bench/fuzz_api.py --cases 1000
 run bench/preview_load.py
 run bench/slow_clients.py
 run bench/nesting.py
+run bench/smart_app.py
 "$PY" bench/summary.py
 exit $status

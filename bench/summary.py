@@ -93,6 +93,11 @@ def rows() -> list[tuple[str, str, str, str]]:
     if nest:
         out.append(("7. 5 MB of brackets refused (nesting check, CPU)", f"max {nest['max_refusal_cpu_ms']:.0f} ms",
                     f"< {nest['target_refusal_cpu_ms']:g} ms", "met" if nest["passed"] else "MISSED"))
+    app = load("smart_app")
+    if app:
+        out.append((f"trend app, {app['observations']:,} observations over a year, load and draw",
+                    f"browser {app['browser_median_ms']:.0f} ms (server {app['server_median_ms']:.0f} ms)",
+                    f"< {app['target_ms']:.0f} ms", "met" if app["passed"] else "MISSED"))
     return out
 
 

@@ -28,6 +28,7 @@ from .security.auth import AuthError, Authenticator
 from .security.replay import DbReplayCache, ReplayStoreError
 from .security.replay import metadata as replay_tables
 from .services import SERVICES
+from .smart.web import launch_url as smart_launch_url
 from .timing import Timings
 
 log = logging.getLogger("cds_service")
@@ -89,10 +90,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _register_optional(app: Flask, cfg: Mapping[str, Any]) -> None:
     """Blueprints other features add (preview page, ...) are registered here when present and enabled."""
     try:
-        from .preview import register as register_preview  # noqa: WPS433 (optional feature)
+        from .preview import register as register_preview  # optional feature
     except ImportError:
-        return
-    register_preview(app, cfg)
+        pass
+    else:
+        register_preview(app, cfg)
+    from .smart.web import register as register_smart  # the electrolyte trend app (SMART on FHIR), /smart/
+    register_smart(app, cfg)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -171,7 +175,8 @@ def call_service(service_id: str):
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             hook_instance = body["hookInstance"][:200]
         vendor = request_extensions(body)  # e.g. Epic's trigger action: logged, never changes which rules run
-        outcome = e.engine.call(service, body, timings)
+        outcome = e.engine.call(service, body, timings,
+                                smart_launch_url=smart_launch_url(e.cfg, request.url_root))
         e.feedback.record_issued(service.id, hook_instance, outcome.cards, silent=outcome.silent)
         for rule_id in outcome.fired:
             e.metrics.rules_fired.labels(service.id, rule_id).inc()

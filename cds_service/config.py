@@ -114,6 +114,16 @@ SETTINGS: list[Setting] = [
     Setting("CDS_STRICT_RULES", "false", _bool, "Tests only: a rule that fails makes the call fail (500) instead of being counted and left out of the answer."),
     Setting("CDS_PREVIEW", "false", _bool, "Serve the card preview page at /preview. On in demo mode."),
     Setting("CDS_METRICS", "true", _bool, "Serve Prometheus metrics at /metrics."),
+    Setting("CDS_SMART_CLIENT_ID", "dialysis-electrolyte-trends", _str,
+            "OAuth client id of the electrolyte trend app (a SMART public client registered with the EHR; docs/smart-app.md)."),
+    Setting("CDS_SMART_APP_URL", "", _str,
+            "Launch URL that electrolyte cards link to (`type: smart`). Empty: this service's own app, "
+            "`CDS_PUBLIC_BASE_URL` (or the request's host) + `/smart/launch`."),
+    Setting("CDS_SMART_SECRET", "", _str,
+            "Key for the trend app's encrypted cookies (OAuth state, access token). Empty: a random key kept in "
+            "`var/smart-app.key`, shared by the workers of one host. Replicas must share one value."),
+    Setting("CDS_SMART_FRAME_ANCESTORS", "'self'", _str,
+            "CSP `frame-ancestors` of the trend app: the EHR origins allowed to embed it, e.g. `https://ehr.example.org`."),
     Setting("CDS_LOG_LEVEL", "INFO", _str, "Log level (DEBUG, INFO, WARNING, ERROR)."),
     Setting("CDS_LOG_FORMAT", "json", _str, "`json` for structured logs, `text` for human-readable ones."),
 ]

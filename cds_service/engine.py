@@ -98,7 +98,7 @@ class Engine:
         self.now: Callable[[], datetime] = cfg.get("NOW_FN") or _utcnow
 
     def call(self, service: Any, body: Any, timings: Timings, *, fetch: bool = True,
-             now: datetime | None = None) -> HookOutcome:
+             now: datetime | None = None, smart_launch_url: str | None = None) -> HookOutcome:
         """Answer one hook request; ``fetch=False`` uses the prefetch only and never contacts a FHIR server.
 
         Raises HookError for anything the client got wrong (and RuleError in strict mode)."""
@@ -111,7 +111,8 @@ class Engine:
             def fetcher(urls: Any, token: Any) -> Any:
                 return self.fhir.fetch_wave(urls, token, deadline)
         return invoke(service, body, cards=self.cards.current(), now=now or self.now(), lookback=self.lookback,
-                      fetcher=fetcher, allowed=allowed, timings=timings, strict=self.strict)
+                      fetcher=fetcher, allowed=allowed, timings=timings, strict=self.strict,
+                      smart_launch_url=smart_launch_url)
 
     def close(self) -> None:
         self.fhir.close()

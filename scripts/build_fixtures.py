@@ -397,6 +397,7 @@ def scenarios() -> list[Scenario]:
                  "Decoy: a normal panel drawn 20 min after a session that ended 40 min ago, no cramps (no card)")
     s.on_dialysis(); s.usual_sessions(ago(minutes=40)); s.normal_panel(ago(minutes=20))
     out.append(s)
+    out.append(trend_scenario())
     return out
 
 
@@ -437,6 +438,65 @@ def order_scenarios() -> list[Scenario]:
     s.lab("mg", "2601-3", 0.52, ago(hours=6)); s.lab("k", "2823-3", 4.9, ago(hours=6))
     out.append(s)
     return out
+
+
+def trend_scenario() -> Scenario:
+    """A year of haemodialysis with magnesium drifting down: the electrolyte trend app's demo patient.
+
+    Sessions Mon/Wed/Fri 05:00-09:00 (the last one ended 3 h before "now"); a weekly pre-session panel
+    drawn 30 min before the start; some post-session K and an intradialytic iCa; pre- and post-session
+    weights (one session three weeks ago with a UFR over 13 mL/kg/h); oral Mg, gabapentin and a stopped
+    quinine order; two documented cramps. The latest Mg (0.52 mmol/L) was drawn before the last session.
+    """
+    s = Scenario("dx-low-mg-trend", "Lindqvist", "Astrid", "female", "1956-09-21",
+                 "A year of HD with Mg drifting down to 0.52 mmol/L; trend app demo patient")
+    s.on_dialysis(since=ago(days=900))
+    last_end = NOW.replace(hour=9, minute=0)
+    sessions = []
+    day, gaps = last_end, (2, 2, 3)  # three sessions a week
+    while day > NOW - timedelta(days=372):
+        sessions.append(day)
+        day -= timedelta(days=gaps[len(sessions) % 3])
+    sessions.reverse()  # oldest first
+    for i, end in enumerate(sessions):
+        start = end - timedelta(hours=4)
+        s.session(end)
+        pre = 71.0 + 0.8 * ((i * 7) % 5) / 4
+        removed = 3.9 if end.date() == (last_end - timedelta(days=21)).date() else 1.9 + 0.3 * ((i * 3) % 4)
+        for kg, when in ((pre, start - timedelta(minutes=20)), (pre - removed, end + timedelta(minutes=15))):
+            s.add({"resourceType": "Observation", "id": s.next_id("weight"), "status": "final",
+                   "category": [concept((OBS_CAT, "vital-signs", "Vital Signs"))],
+                   "code": concept((LOINC, "29463-7", "Body weight"), text="Body weight"),
+                   "subject": s.ref, "effectiveDateTime": ts(when),
+                   "valueQuantity": {"value": round(kg, 1), "unit": "kg", "system": UCUM, "code": "kg"}})
+    weekly = sessions[::-3][::-1]  # every third session, ending with the last one
+    n = len(weekly)
+    for i, end in enumerate(weekly):
+        drawn = end - timedelta(hours=4, minutes=30)
+        frac = i / max(1, n - 1)
+        mg = round(0.86 - 0.34 * frac * frac + 0.03 * ((i * 5) % 3 - 1), 2)
+        s.lab("mg", "19123-9" if i % 2 else "2601-3", round(mg * 2.4305, 2) if i % 2 else mg, drawn)
+        s.lab("k", "51618-7", round(4.6 + 0.4 * ((i * 7) % 5 - 2) / 2, 1), drawn)
+        s.lab("ica", "1995-0", round(1.19 - 0.04 * frac + 0.02 * ((i * 5) % 3 - 1), 2), drawn)
+        s.lab("po4", "2777-1", round(5.2 + 0.6 * ((i * 11) % 5 - 2) / 2, 1), drawn)
+        if i % 4 == 1:
+            s.lab("k", "29349-8", round(3.4 + 0.1 * (i % 3), 1), end + timedelta(minutes=40))
+        if i % 6 == 3:
+            s.lab("ica", "1995-0", 1.21, end - timedelta(hours=2))
+    rx = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    for code, text, start, end, status in (
+            ("198741", "magnesium oxide 400 MG Oral Tablet", ago(days=20), None, "active"),
+            ("310430", "gabapentin 100 MG Oral Capsule", ago(days=300), None, "active"),
+            ("997010", "quinine sulfate 324 MG Oral Capsule", ago(days=80), ago(days=52), "stopped")):
+        period = {"start": ts(start)}
+        if end is not None:
+            period["end"] = ts(end)
+        s.add({"resourceType": "MedicationRequest", "id": s.next_id("med"), "status": status, "intent": "order",
+               "medicationCodeableConcept": concept((rx, code, text), text=text), "subject": s.ref,
+               "authoredOn": ts(start), "dispenseRequest": {"validityPeriod": period}})
+    s.symptom("cramp", CRAMP, ago(days=38, hours=3))
+    s.symptom("cramp", CRAMP, ago(days=10, hours=2))
+    return s
 
 
 # ---------------------------------------------------------------------- Synthea patient

@@ -19,6 +19,7 @@ from cds_service import fixtures
 from cds_service.devtools import fhir_server as fhir_dev
 from support.helpers import NOW
 from support.live import start_service, stop_service
+from support.smart import env  # noqa: F401 (the trend-app fixture: EHR double, FHIR server and service)
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def test_epic_order_hooks_give_the_canonical_cards(live_service, fhir_server, se
 
 def test_epic_feedback_is_stored_as_the_canonical_feedback(live_service, fhir_server):
     """overrideReasons (Epic's list) gives the same stored feedback as overrideReason, and keeps every reason."""
-    cards = _cards(live_service, PV, _epic_pv(fhir_server, "dx-cramp-post-session"))
+    cards = _cards(live_service, PV, _epic_pv(fhir_server, "dx-tachycardia"))
     epic_card, canonical_card = cards[0]["uuid"], cards[1]["uuid"]
     reason = cards[0]["overrideReasons"][0] if cards[0].get("overrideReasons") else \
         {"system": "https://ehr.example.org/acknowledgment-reason", "code": "1", "display": "Not relevant"}

@@ -255,7 +255,7 @@ def test_fetch_mode_reads_epic_shaped_search_results(make_app, pid):
     for name, key in SERVICES[PV].prefetch.items():
         if key.fetch:
             url = fetch_url(base, render_template(key.template, token_values(body["context"])), key, NOW,
-                            timedelta(days=30))
+                            timedelta(days=45))  # the CDS_LOOKBACK_DAYS default
             answers[url] = epic_bundle(prefetch[name] or {"resourceType": "Bundle", "type": "searchset"}, base)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         for url, bundle in answers.items():

@@ -92,9 +92,10 @@ def write_requests(service_url: str, fhir_base: str, token: str, now: datetime) 
 
 
 def ports_in_use(host: str, port: int, fhir_port: int) -> list[str]:
-    """Which of the demo's two ports something already listens on (checked before anything is started)."""
+    """Which of the demo's ports (service, FHIR server, EHR test double) are taken, checked before anything starts."""
     taken = []
-    for label, bind_host, number in (("the CDS service", host, port), ("the FHIR server", "127.0.0.1", fhir_port)):
+    for label, bind_host, number in (("the CDS service", host, port), ("the FHIR server", "127.0.0.1", fhir_port),
+                                     ("the EHR test double", "127.0.0.1", fhir_port + 1)):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no clash
             try:
@@ -118,15 +119,17 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
     fhir_server.ensure_installed()
     _say(f"[2/4] Starting the FHIR server on http://127.0.0.1:{fhir_port}/fhir ...")
     server = fhir_server.start(VAR / "fhir", port=fhir_port)
-    service = None
+    service = ehr = None
     try:
         now = datetime.now(timezone.utc)
         _say("[3/4] Loading the demo patients (times shifted so that the scenarios happen now) ...")
         load_fixtures(server, now, include_large=synthea)
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        ehr = start_ehr_double(server, base, fhir_port + 1)
         _say(f"[4/4] Starting the CDS service on http://{host}:{port} ...")
         env = dict(os.environ)
         env.update({
-            "CDS_ALLOWED_FHIR_SERVERS": server.base_url,
+            "CDS_ALLOWED_FHIR_SERVERS": f"{server.base_url},{ehr.fhir_base}",
             "CDS_REQUIRE_JWT": "false",
             "CDS_PREVIEW": "true",
             "CDS_FEEDBACK_DB": str(FEEDBACK_DB),
@@ -141,11 +144,10 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
             _say("      (nginx not installed: the service runs under gunicorn alone, fine for a local demo)")
         service = subprocess.Popen([sys.executable, "-m", "cds_service.cli", "serve", "--host", host, "--port",
                                     str(port), "--workers", str(workers), *front], env=env, start_new_session=True)
-        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         _wait_healthy(base, service)
         files = write_requests(base, server.base_url, server.token, now)
         STATE_FILE.write_text(json.dumps({"base": base, "pid": os.getpid()}))
-        _print_instructions(base, files)
+        _print_instructions(base, files, ehr)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while service.poll() is None:
             time.sleep(0.5)
@@ -161,7 +163,18 @@ def run_demo(host: str = "127.0.0.1", port: int = 8080, fhir_port: int = 8090, s
                 service.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 service.kill()
+        if ehr is not None:
+            ehr.stop()
         server.stop()
+
+
+def start_ehr_double(server: fhir_server.FhirServer, service_base: str, port: int):
+    """The EHR side of the SMART trend app: authorization server, FHIR gateway to ``server``, card sidebar."""
+    from .smart_ehr import EhrDouble
+
+    return EhrDouble(server.base_url, server.token, client_id="dialysis-electrolyte-trends",
+                     redirect_uris=[f"{service_base}/smart/callback"], app_launch_url=f"{service_base}/smart/launch",
+                     cds_service_url=service_base, standalone_patient="dx-low-mg-trend", port=port).start()
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen, wait_s: float = 60.0) -> None:
@@ -190,7 +203,7 @@ def _service_for_hook(hook: str) -> str:
     return next(s.id for s in SERVICES.values() if s.hook == hook)
 
 
-def _print_instructions(base: str, files: list[Path]) -> None:
+def _print_instructions(base: str, files: list[Path], ehr=None) -> None:
     cmd = _command()
     lines = [
         "",
@@ -211,6 +224,14 @@ def _print_instructions(base: str, files: list[Path]) -> None:
     lines += [
         "",
         f"Card preview in a browser:  {base}/preview      About this service:  {base}/",
+        *([
+            "",
+            "Electrolyte trend app (SMART on FHIR) through the EHR test double: open a patient's cards and follow",
+            "'Open the electrolyte trends' (EHR launch, PKCE, token exchange, then the app reads FHIR):",
+            f"  {ehr.base_url}/ehr/patient/dx-low-mg-trend    (a year of history)",
+            f"  {ehr.base_url}/ehr/patient/dx-low-mg",
+            f"  standalone launch: {base}/smart/launch?iss={ehr.fhir_base}",
+        ] if ehr is not None else []),
         f"Health: {base}/health/ready    Metrics: {base}/metrics",
         f"Feedback report (after Ctrl-C too):  {cmd} feedback report --db {FEEDBACK_DB}",
         "Press Ctrl-C to stop the service and the FHIR server.",

@@ -144,7 +144,24 @@ def _clip_summary(text: str, rule: str) -> str:
     return text
 
 
-def render_card(finding: Finding, card: CardFile, patient_id: str) -> dict:
+SMART_APP_LABEL = "Open the electrolyte trends"
+
+
+def smart_app_link(card: CardFile, launch_url: str, hook_instance: str | None) -> dict | None:
+    """The card file's ``smart_app`` key as a CDS Hooks link of type smart; appContext names the analyte to open
+    on and the hookInstance of this call (the app opens on magnesium when an EHR passes no appContext)."""
+    spec = card.data.get("smart_app")
+    if not spec or not launch_url:
+        return None
+    context = {"analyte": spec["analyte"]}
+    if hook_instance:
+        context["hookInstance"] = hook_instance
+    return {"label": spec.get("label", SMART_APP_LABEL), "url": launch_url, "type": "smart",
+            "appContext": json.dumps(context, separators=(",", ":"))}
+
+
+def render_card(finding: Finding, card: CardFile, patient_id: str, smart_launch_url: str | None = None,
+                hook_instance: str | None = None) -> dict:
     data = card.data
     variant = (data.get("variants") or {}).get(finding.variant or "", {})
     values = dict(finding.values)
@@ -181,6 +198,9 @@ def render_card(finding: Finding, card: CardFile, patient_id: str) -> dict:
                 item["appContext"] = link["appContext"]
             links.append(item)
         out["links"] = links
+    app_link = smart_app_link(card, smart_launch_url or "", hook_instance)
+    if app_link is not None:
+        out["links"] = [app_link, *out.get("links", [])]
     return out
 
 

@@ -31,7 +31,7 @@ class HookOutcome:
 
 def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: timedelta,
            fetcher: Fetcher | None, allowed: Callable[[str], bool], timings: Timings,
-           strict: bool = False) -> HookOutcome:
+           strict: bool = False, smart_launch_url: str | None = None) -> HookOutcome:
     """Raise HookError for anything the client got wrong; otherwise return the response body."""
     with timings.stage("validate"):
         validate_request(body, service.hook)
@@ -75,7 +75,7 @@ def invoke(service, body: Any, *, cards: CardLibrary, now: datetime, lookback: t
             if card_file.status == "silent":
                 outcome.silent.append(finding.rule_id)  # recorded and counted, never shown
                 continue
-            card = render_card(finding, card_file, snapshot.patient_id)
+            card = render_card(finding, card_file, snapshot.patient_id, smart_launch_url, body.get("hookInstance"))
             rendered.append(card)
             outcome.cards.append((card["uuid"], finding.rule_id))
             if finding.rule_id not in outcome.fired:
