@@ -73,7 +73,7 @@ def main(argv=None) -> int:
             walls.append((time.perf_counter() - t0) * 1000.0)
             assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
             topics = [c["source"]["topic"]["code"] for c in resp.get_json()["cards"]]
-            assert topic_code("hypomagnesemia") in topics and topic_code("data-unavailable") not in topics, topics
+            assert topic_code("electrolyte-review") in topics and topic_code("data-unavailable") not in topics, topics
             stages = dict(p.strip().split(";dur=") for p in resp.headers["Server-Timing"].split(","))
             fetch_stage.append(float(stages["fetch"]))
     wall = statistics.median(walls)

@@ -6,7 +6,7 @@ service idiomatically does with the same request: HealthChain parses the CDS Hoo
 prefetched Bundles the rule reads are validated with fhir.resources (the FHIR models HealthChain uses; R4B, the release the request is in), and the
 rule runs on the models: a patient with a dialysis Procedure in the last 30 days whose newest serum Mg
 (LOINC 19123-9 in mg/dL, 2601-3 in mmol/L) is below 0.70 mmol/L gets one warning card. Same request, same
-threshold, same answer (one low-Mg card) as the service's hypomagnesemia rule on the benchmark history.
+threshold, the same low magnesium the service's electrolyte-review card reports on the benchmark history.
 """
 from __future__ import annotations
 

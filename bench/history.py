@@ -121,6 +121,8 @@ def patient_history(n_obs: int, now: datetime, pid: str = "bench-1", seed: int =
         "aluminum": _searchset([]),
         "heartRate": _searchset([_obs(pid, "hr-1", "8867-4", "/min", 72, now - timedelta(hours=3))]),
         "symptoms": _searchset(symptoms),
+        "weights": _searchset([]),  # no session weights recorded, no active medications: both known to be empty
+        "medications": _searchset([]),
     }
 
 

@@ -52,7 +52,7 @@ def measure(n_obs: int, calls: int, freeze: bool = True) -> dict:
         return outcome, timings
 
     outcome, _ = once()
-    assert "hypomagnesemia" in outcome.fired, outcome.fired
+    assert "electrolyte-review" in outcome.fired, outcome.fired  # the low Mg is on the review card (policy v2)
     for _ in range(20):
         once()
     gc.collect()
