@@ -42,10 +42,10 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """Once the worker has built the app: move every start-up object (models, schemas, card files) into the
-    permanent generation, so the collector's full passes on the request path no longer walk them.
-    bench/latency.py --compare-gc-freeze measures it; CDS_GC_FREEZE=false turns it off."""
-    if os.environ.get("CDS_GC_FREEZE", "true").lower() not in ("0", "false", "no"):
+    """With CDS_GC_FREEZE=true, once the worker has built the app: move every start-up object (models, schemas,
+    card files) into the permanent generation, so the collector's full passes no longer walk them. Off by
+    default: bench/latency.py --compare-gc-freeze did not show it helping (docs/performance.md)."""
+    if os.environ.get("CDS_GC_FREEZE", "false").lower() in ("1", "true", "yes"):
         import gc
 
         gc.collect()
