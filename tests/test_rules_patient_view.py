@@ -356,3 +356,10 @@ def test_pd_patient_below_2_5_gets_iv_first_then_oral():
     [f] = only([patient(), condition(PD, onset=ago(days=300)), k(2.8, hours=6), mg(0.8, hours=6)],
                "hypokalemia-severe")
     assert f.values["modality_line"].startswith("On peritoneal dialysis: oral potassium chloride")
+
+
+# ---------------------------------------------------------------- clinical review fixes (US spelling, wording)
+
+def test_aluminum_lab_order_label_uses_us_spelling():
+    from cds_service.clinical.codes import ANALYTE_LABEL
+    assert ANALYTE_LABEL["aluminum"] == "Aluminum"
