@@ -363,3 +363,21 @@ def test_pd_patient_below_2_5_gets_iv_first_then_oral():
 def test_aluminum_lab_order_label_uses_us_spelling():
     from cds_service.clinical.codes import ANALYTE_LABEL
     assert ANALYTE_LABEL["aluminum"] == "Aluminum"
+
+
+@pytest.mark.parametrize("resources,expected", [
+    (lambda: with_normal(ica(0.95, hours=8), skip=without("ica")), "Low iCa: check Mg and phosphate"),
+    (lambda: with_normal(mg(0.45, hours=8), skip=without("mg")), "Low Mg: replace it at a reduced dose"),
+    (lambda: with_normal(k(3.2, hours=8), mg(0.85, hours=8), skip=without("k", "mg")), "Low K: replace it cautiously"),
+])
+def test_every_low_value_in_the_review_says_what_to_do(resources, expected):
+    [f] = only(resources(), "electrolyte-review")
+    assert expected in f.values["advice"]
+    assert "No electrolyte action needed" not in f.values["advice"]
+    assert "review the table" not in f.values["action"]
+
+
+def test_dialysate_mg_line_says_pre_dialysis_only_for_pre_session_draws():
+    between = with_normal(mg(0.62, hours=24 * 20), mg(0.60, hours=20), skip=without("mg"))
+    [f] = only(between, "electrolyte-review")
+    assert "Low Mg on two occasions" in f.values["advice"] and "pre-dialysis" not in f.values["advice"]
