@@ -381,3 +381,11 @@ def test_dialysate_mg_line_says_pre_dialysis_only_for_pre_session_draws():
     between = with_normal(mg(0.62, hours=24 * 20), mg(0.60, hours=20), skip=without("mg"))
     [f] = only(between, "electrolyte-review")
     assert "Low Mg on two occasions" in f.values["advice"] and "pre-dialysis" not in f.values["advice"]
+
+
+def test_critical_k_on_a_pre_session_value_says_why_it_still_counts():
+    from support.clinical import hd_session as session
+    resources = [*on_dialysis(50), session(ago(hours=1), start=ago(hours=2.5)), k(6.8, hours=3)]
+    [f] = only(resources, "hyperkalemia")
+    assert f.indicator == "critical"
+    assert f.values["k_when"].endswith("; still counted: the session was cut short at 1 h 30 min")

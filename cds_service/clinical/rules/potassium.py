@@ -11,7 +11,7 @@ from ..snapshot import Snapshot
 from ..medication_list import potassium_sources
 from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
-from .pv_common import ACUTE, MG_LOW, high_tiers, named_sources, read, recheck_reason
+from .pv_common import ACUTE, MG_LOW, counted_text, high_tiers, named_sources, read, recheck_reason
 
 K_HIGH = Threshold("mmol/L", low=5.5, high=7.0)
 K_CRITICAL = Threshold("mmol/L", low=6.0, high=8.0)
@@ -33,7 +33,7 @@ def hyperkalemia(ctx: RuleContext) -> list[Finding]:
         return []
     values = {
         "k": value_text(k.lab),
-        "k_when": snap.when_text(k.lab),
+        "k_when": snap.when_text(k.lab) + (counted_text(k) if k.acute(snap.now) else ""),
         "k_sources": named_sources(potassium_sources(snap.medications), "Potassium on the active medication list",
                                    "No potassium supplement is on the active medication list."),
         "modality_line": _modality_line(
