@@ -389,3 +389,34 @@ def test_critical_k_on_a_pre_session_value_says_why_it_still_counts():
     [f] = only(resources, "hyperkalemia")
     assert f.indicator == "critical"
     assert f.values["k_when"].endswith("; still counted: the session was cut short at 1 h 30 min")
+
+
+def _on_crrt(*labs):
+    from support.clinical import hd_session as session
+    return [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=300)),
+            session(None, start=ago(hours=30), status="in-progress", code="714749008"), *labs]
+
+
+def test_critical_k_on_crrt_adjusts_crrt_rather_than_urgent_dialysis():
+    [f] = only(_on_crrt(k(6.8, hours=2)), "hyperkalemia")
+    assert f.indicator == "critical"
+    assert "increase the CRRT dose" in f.values["removal"] and "dialysis" not in f.values["remove_short"]
+
+
+def test_hyperkalemia_recheck_timing_follows_the_actual_session_end():
+    from support.clinical import hd_session as session
+    # K 6.2 drawn before a 4 h session that ended 1 h ago: superseded, recheck once the rebound is over
+    resources = [*on_dialysis(50), session(ago(hours=1), start=ago(hours=5)), k(6.2, hours=6)]
+    [f] = only(resources, "hyperkalemia")
+    assert f.variant == "recheck"
+    assert f.values["recheck_timing"].startswith("once 2 h have passed since the session that ended 1 h ago (in 1 h)")
+    [f] = only(_on_crrt(k(6.2, hours=13)), "hyperkalemia")
+    assert f.values["recheck_timing"] == "now (CRRT changes K continuously)"
+
+
+def test_hyperkalemia_warning_names_the_dialysate_and_next_session_once():
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    [f] = only(with_normal(k(6.2, hours=8), skip=without("k")), "hyperkalemia")
+    detail = render_card(f, cards().files["hyperkalemia"], "pat-1")["detail"]
+    assert detail.count("dialysate") == 1 and detail.count("next session") == 1
