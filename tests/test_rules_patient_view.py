@@ -420,3 +420,20 @@ def test_hyperkalemia_warning_names_the_dialysate_and_next_session_once():
     [f] = only(with_normal(k(6.2, hours=8), skip=without("k")), "hyperkalemia")
     detail = render_card(f, cards().files["hyperkalemia"], "pat-1")["detail"]
     assert detail.count("dialysate") == 1 and detail.count("next session") == 1
+
+
+def test_severe_low_mg_hd_timing_advice_only_on_hd():
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    [f] = only(_on_crrt(mg(0.30, hours=2)), "hypomagnesemia-severe")
+    assert "HD" not in render_card(f, cards().files["hypomagnesemia-severe"], "pat-1")["detail"]
+    [f] = only(with_normal(mg(0.30, hours=8), skip=without("mg")), "hypomagnesemia-severe")
+    assert "Given during HD, part of it is removed" in f.values["modality_line"]
+
+
+def test_severe_low_k_on_pd_has_no_next_session_wording():
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    [f] = only([patient(), condition(PD, onset=ago(days=300)), k(2.8, hours=6), mg(0.8, hours=6)],
+               "hypokalemia-severe")
+    assert "session" not in render_card(f, cards().files["hypokalemia-severe"], "pat-1")["detail"]

@@ -91,12 +91,15 @@ def hypokalemia_severe(ctx: RuleContext) -> list[Finding]:
                 "with continuous ECG monitoring.")
     else:
         tier = ("Replace potassium cautiously with ECG monitoring: an anuric patient cannot excrete an excess "
-                "until the next session.")
+                + ("until the next session." if snap.modality in ("HD", "unknown") else
+                   "and PD removes it only slowly." if snap.modality == "PD" else "except through the CRRT circuit."))
     values = {
         "k": value_text(k.lab),
         "k_when": snap.when_text(k.lab),
         "tier": tier,
         "mg_line": mg_line,
+        "recheck_line": ("Recheck K after the replacement and before the next session."
+                         if snap.modality in ("HD", "unknown") else "Recheck K after the replacement."),
         "modality_line": _modality_line(
             snap, ("On peritoneal dialysis: once K is 2.5 mmol/L or more, oral potassium chloride titrated to K "
                    "4–5 mmol/L (Pichitporn 2022)." if k.below(p["k_iv"]) else
