@@ -315,7 +315,10 @@ def test_old_neuro_signs_do_not_ask_for_aluminum():
 def test_heart_failure_with_marked_low_mg_gets_a_12_lead_ecg_not_continuous_monitoring():
     [f] = only(with_normal(mg(0.45, hours=8), condition(HEART_FAILURE, onset=ago(days=400)), skip=without("mg")),
                "dysrhythmia-risk")
-    assert "Continuous monitoring is not needed" in f.values["monitoring"]
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    detail = render_card(f, cards().files["dysrhythmia-risk"], "pat-1")["detail"]
+    assert "Continuous monitoring is not needed" in detail and "Continuous ECG monitoring:" not in detail
 
 
 def test_heart_failure_with_mild_low_mg_and_no_cramps_gets_no_dysrhythmia_card():
@@ -332,13 +335,21 @@ def test_mild_derangement_with_cramps_and_valve_disease_counts():
 @pytest.mark.parametrize("hr,hours,fires", [(101, 2, True), (100, 2, False), (49, 2, True), (50, 2, False),
                                             (130, 23.9, True), (130, 24.5, False)])
 def test_heart_rate_window_and_limits(hr, hours, fires):
-    resources = with_normal(k(2.8, hours=8), heart_rate(hr, hours=hours), skip=without("k"))
+    resources = with_normal(mg(0.45, hours=8), heart_rate(hr, hours=hours), skip=without("mg"))
     assert bool(only(resources, "dysrhythmia-risk")) is fires
 
 
-def test_severe_k_monitoring_is_continuous():
-    [f] = only(with_normal(k(2.7, hours=8), heart_rate(44, hours=1), skip=without("k")), "dysrhythmia-risk")
-    assert f.values["monitoring"].startswith("Continuous ECG monitoring: K 2.7 mmol/L")
+def test_severe_k_card_carries_the_ecg_so_no_dysrhythmia_card_repeats_it():
+    """Policy principle 1: one card per problem; hypokalemia-severe already asks for ECG monitoring."""
+    assert fired(with_normal(k(2.7, hours=8), heart_rate(44, hours=1), skip=without("k"))) == ["hypokalemia-severe"]
+
+
+def test_dysrhythmia_card_narrows_to_what_no_severe_card_covers_and_names_the_marked_value():
+    resources = with_normal(k(2.7, hours=8), mg(0.45, hours=8), heart_rate(44, hours=1), skip=without("k", "mg"))
+    [f] = only(resources, "dysrhythmia-risk")
+    assert f.values["short"] == "Mg 0.45 mmol/L"
+    assert f.values["trigger"] == ("a marked derangement: K 2.7 mmol/L (see the separate potassium card), "
+                                   "Mg 0.45 mmol/L")
 
 
 # ---------------------------------------------------------------- not on dialysis: silence from every rule
