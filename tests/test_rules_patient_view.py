@@ -448,3 +448,16 @@ def test_severe_low_k_on_pd_has_no_next_session_wording():
     [f] = only([patient(), condition(PD, onset=ago(days=300)), k(2.8, hours=6), mg(0.8, hours=6)],
                "hypokalemia-severe")
     assert "session" not in render_card(f, cards().files["hypokalemia-severe"], "pat-1")["detail"]
+
+
+def test_ufr_count_is_singular_for_one_session():
+    from datetime import timedelta
+
+    from support.clinical import hd_session as session
+    end = ago(hours=20)
+    start = end - timedelta(hours=4)
+    resources = [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=400)), session(end, start=start),
+                 obs("29463-7", 80.0, "kg", start - timedelta(minutes=10)),
+                 obs("8344-4", 75.0, "kg", end + timedelta(minutes=10))]
+    [f] = only(resources, "ultrafiltration-rate")
+    assert f.values["count"] == "1 of 1 session with weights in the last 7 days was at 13 mL/kg/h or more."
