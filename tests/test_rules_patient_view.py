@@ -394,18 +394,23 @@ def test_dialysate_mg_line_says_pre_dialysis_only_for_pre_session_draws():
     assert "Low Mg on two occasions" in f.values["advice"] and "pre-dialysis" not in f.values["advice"]
 
 
-def test_critical_k_on_a_pre_session_value_says_why_it_still_counts():
-    from support.clinical import hd_session as session
-    resources = [*on_dialysis(50), session(ago(hours=1), start=ago(hours=2.5)), k(6.8, hours=3)]
+def _k_before_a_session_that_ended_1_h_ago(value, drawn_hours, session_hours):
+    """The hyperkalemia finding for K drawn before a session of ``session_hours`` that ended 1 h ago."""
+    resources = [*on_dialysis(50), hd_session(ago(hours=1), start=ago(hours=1 + session_hours)),
+                 k(value, hours=drawn_hours)]
     [f] = only(resources, "hyperkalemia")
+    return f
+
+
+def test_critical_k_on_a_pre_session_value_says_why_it_still_counts():
+    f = _k_before_a_session_that_ended_1_h_ago(6.8, 3, 1.5)
     assert f.indicator == "critical"
     assert f.values["k_when"].endswith("; still counted: the session was cut short at 1 h 30 min")
 
 
 def _on_crrt(*labs):
-    from support.clinical import hd_session as session
     return [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=300)),
-            session(None, start=ago(hours=30), status="in-progress", code="714749008"), *labs]
+            hd_session(None, start=ago(hours=30), status="in-progress", code="714749008"), *labs]
 
 
 def test_critical_k_on_crrt_adjusts_crrt_rather_than_urgent_dialysis():
@@ -415,10 +420,8 @@ def test_critical_k_on_crrt_adjusts_crrt_rather_than_urgent_dialysis():
 
 
 def test_hyperkalemia_recheck_timing_follows_the_actual_session_end():
-    from support.clinical import hd_session as session
     # K 6.2 drawn before a 4 h session that ended 1 h ago: superseded, recheck once the rebound is over
-    resources = [*on_dialysis(50), session(ago(hours=1), start=ago(hours=5)), k(6.2, hours=6)]
-    [f] = only(resources, "hyperkalemia")
+    f = _k_before_a_session_that_ended_1_h_ago(6.2, 6, 4)
     assert f.variant == "recheck"
     assert f.values["recheck_timing"].startswith("once 2 h have passed since the session that ended 1 h ago (in 1 h)")
     [f] = only(_on_crrt(k(6.2, hours=13)), "hyperkalemia")
@@ -453,10 +456,9 @@ def test_severe_low_k_on_pd_has_no_next_session_wording():
 def test_ufr_count_is_singular_for_one_session():
     from datetime import timedelta
 
-    from support.clinical import hd_session as session
     end = ago(hours=20)
     start = end - timedelta(hours=4)
-    resources = [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=400)), session(end, start=start),
+    resources = [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=400)), hd_session(end, start=start),
                  obs("29463-7", 80.0, "kg", start - timedelta(minutes=10)),
                  obs("8344-4", 75.0, "kg", end + timedelta(minutes=10))]
     [f] = only(resources, "ultrafiltration-rate")
