@@ -20,6 +20,7 @@ K_LEVELS = {
     "k_critical": Threshold("mmol/L", low=5.5, high=7.5),  # latest K at or above: critical
     "k_high": Threshold("mmol/L", low=4.5, high=6.5),      # latest K at or above: warning
     "k_low": Threshold("mmol/L", low=3.0, high=4.0),       # below: low (rebound warning when early post-dialysis)
+    "k_early_post_low": Threshold("mmol/L", low=2.5, high=3.5),  # early post-dialysis K below this is a true deficit
     "k_recent": Threshold("d", low=1, high=30),            # no K result this recent: warning + K order
     **ACUTE_THRESHOLDS,
 }
@@ -63,7 +64,9 @@ def _potassium_tier(k: LabView, kind: str, p: Mapping[str, float]
     if kind == "PD":
         return None, None, []  # PD with K below the warning level: oral KCl is often right (Pichitporn 2022)
     if k.below(p["k_low"]):
-        if k.early_post:
+        # policy section 2: only an early-post K at or above k_early_post_low is transient; below it the
+        # deficit is real and the replacement must not be discouraged (section 1.6): no rebound card
+        if k.early_post and not k.below(p["k_early_post_low"]):
             return "rebound", "warning", [order_lab("k")]
         return None, None, []  # a current low K: replacement is appropriate (co-management may apply)
     if kind in ("HD", "unknown"):
