@@ -135,6 +135,8 @@ def test_high_k_older_than_the_acute_look_back_is_a_warning(client):
     pt = patient(modality="PD", labs={"k": (6.5, 80)})
     card = only(sign(client, pt, kcl()), "potassium-supplement")
     assert card["indicator"] == "warning"
+    assert deletes(card) == [("MedicationRequest/kcl", True)] and lab_orders(card) == ["2823-3"]
+    assert "older than 72 h" in card["summary"] and "dialyzed since" not in card["summary"]
 
 
 def test_early_post_low_k_is_a_rebound_warning_and_no_co_management(client):
@@ -148,7 +150,10 @@ def test_early_post_low_k_is_a_rebound_warning_and_no_co_management(client):
 
 def test_early_post_k_below_three_counts_as_low_for_co_management(client):
     pt = patient(labs={"k": (2.8, 19.5), "mg": (0.55, 19.5)}, session_end_h=20)
-    assert only(sign(client, pt, kcl()), "magnesium-co-management")["indicator"] == "warning"
+    cards = sign(client, pt, kcl())
+    assert only(cards, "magnesium-co-management")["indicator"] == "warning"
+    # a true deficit (policy section 2): no rebound card that would discourage the replacement
+    assert cards_of(cards, "potassium-supplement") == []
 
 
 @pytest.mark.parametrize("k", [3.3, 4.9])

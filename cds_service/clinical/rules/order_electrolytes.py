@@ -43,10 +43,17 @@ def potassium_supplement(ctx: RuleContext) -> list[Finding]:
         if variant in ("critical", "high", "high-superseded"):
             suggestions = [s for s in (remove_order(order, recommended=True),) if s] + suggestions
         values = {**order_values(order), **k.values(ctx.snapshot, "k", f"no serum potassium in the last {p['k_recent']:.0f} days"),
-                  "salt": salt, "k_high": f"{p['k_high']:.1f} mmol/L", "k_critical": f"{p['k_critical']:.1f} mmol/L"}
+                  "salt": salt, "k_high": f"{p['k_high']:.1f} mmol/L", "k_critical": f"{p['k_critical']:.1f} mmol/L",
+                  "k_stale": "dialyzed since" if not k.current else f"older than {_acute_hours(kind, p):g} h",
+                  "k_why": ("Dialysis since then has removed potassium" if not k.current else
+                            f"It is older than {_acute_hours(kind, p):g} h")}
         out.append(Finding(values=values, indicator=indicator, variant=variant, suggestions=suggestions,
                            order_ref=order.reference))
     return out
+
+
+def _acute_hours(kind: str, p: Mapping[str, float]) -> float:
+    return p["acute_hours_crrt"] if kind == "CRRT" else p["acute_hours"]
 
 
 def _potassium_tier(k: LabView, kind: str, p: Mapping[str, float]
@@ -58,8 +65,10 @@ def _potassium_tier(k: LabView, kind: str, p: Mapping[str, float]
         critical = k.at_or_above(p["k_critical"])
         if critical and k.acute_ok:
             return "critical", "critical", []
-        if not k.current:
-            return "high-superseded", "warning", [order_lab("k")]  # recheck: dialyzed since
+        if not k.current or critical:
+            # superseded (dialyzed since), or would be critical but older than the acute look-back
+            # (policy section 2): a warning that asks for a recheck, never a critical card
+            return "high-superseded", "warning", [order_lab("k")]
         return "high", "warning", []
     if kind == "PD":
         return None, None, []  # PD with K below the warning level: oral KCl is often right (Pichitporn 2022)
