@@ -165,6 +165,14 @@ def test_pd_patient_with_k_below_five_gets_no_potassium_card(client, k):
 def test_pd_patient_with_high_k_is_warned(client):
     card = only(sign(client, patient(modality="PD", labs={"k": (5.6, 4)}), kcl()), "potassium-supplement")
     assert card["indicator"] == "warning"
+    # policy section 1.5: no hemodialysis session wording for a PD patient
+    assert "next dialysis" not in card["summary"] and "next session" not in card["detail"]
+    assert "PD prescription" in card["detail"]
+
+
+def test_hd_patient_with_high_k_gets_the_session_wording(client):
+    card = only(sign(client, patient(labs={"k": (5.6, 4)}), kcl()), "potassium-supplement")
+    assert "next dialysis" in card["summary"] and "timing of the next session" in card["detail"]
 
 
 def test_crrt_normal_k_no_card(client):
@@ -397,6 +405,18 @@ def test_gabapentin_tiers(client, dose, freq, indicator):
                         frequency=freq, period=1)
     cards = cards_of(sign(client, patient(), order), "gabapentin-dialysis-dose")
     assert [c["indicator"] for c in cards] == ([indicator] if indicator else [])
+
+
+@pytest.mark.parametrize("modality,hd_supplement", [("HD", True), ("PD", False), ("CRRT", False)])
+def test_gabapentin_post_session_supplement_only_for_hd(client, modality, hd_supplement):
+    order = med_request("g", rx("310431", "gabapentin 300 MG Oral Capsule"), route=ORAL_ROUTE, dose=(600, "mg"),
+                        frequency=2, period=1)
+    card = only(sign(client, patient(modality=modality), order), "gabapentin-dialysis-dose")
+    assert card["indicator"] == "critical"
+    assert ("supplemental dose after each hemodialysis session" in card["detail"]) is hd_supplement
+    unreadable = only(sign(client, patient(modality=modality), med_request("g", rx("25480", "gabapentin"),
+                                                                           route=ORAL_ROUTE)), "gabapentin-dialysis-dose")
+    assert ("dose after each HD session" in unreadable["summary"]) is hd_supplement
 
 
 def test_gabapentin_unreadable_dose_is_info(client):

@@ -44,12 +44,26 @@ def potassium_supplement(ctx: RuleContext) -> list[Finding]:
             suggestions = [s for s in (remove_order(order, recommended=True),) if s] + suggestions
         values = {**order_values(order), **k.values(ctx.snapshot, "k", f"no serum potassium in the last {p['k_recent']:.0f} days"),
                   "salt": salt, "k_high": f"{p['k_high']:.1f} mmol/L", "k_critical": f"{p['k_critical']:.1f} mmol/L",
+                  **_K_MODALITY[kind],
                   "k_stale": "dialyzed since" if not k.current else f"older than {_acute_hours(kind, p):g} h",
                   "k_why": ("Dialysis since then has removed potassium" if not k.current else
                             f"It is older than {_acute_hours(kind, p):g} h")}
         out.append(Finding(values=values, indicator=indicator, variant=variant, suggestions=suggestions,
                            order_ref=order.reference))
     return out
+
+
+# policy section 1.5: session wording only for hemodialysis; PD and CRRT name their own levers
+_K_MODALITY = {
+    "HD": {"k_stays": "it stays until the next dialysis",
+           "k_review": "Review diet, potassium binders, dialysate potassium and the timing of the next session."},
+    "PD": {"k_stays": "PD removes it only slowly",
+           "k_review": "Review diet, potassium binders and the PD prescription (exchange number and volume)."},
+    "CRRT": {"k_stays": "review the CRRT fluids",
+             "k_review": "Review the potassium in the CRRT dialysate and replacement fluids, and the CRRT dose."},
+    "unknown": {"k_stays": "it accumulates on dialysis",
+                "k_review": "Review diet, potassium binders and the dialysis prescription."},
+}
 
 
 def _acute_hours(kind: str, p: Mapping[str, float]) -> float:
