@@ -367,6 +367,10 @@ def test_quinine_critical_quinidine_warning_without_the_boxed_warning(client):
              "quinine-for-cramps")
     assert d["indicator"] == "warning"
     assert "boxed" not in d["detail"].lower() and "HUS" not in d["detail"] and "TTP" not in d["summary"]
+    # each card cites its own drug: never the quinine label on the quinidine card
+    assert "Qualaquin" in q["source"]["label"]
+    assert "quinine" not in d["source"]["label"].lower() and "1f66fba7" not in d["source"]["url"]
+    assert d["source"]["url"] == "https://doi.org/10.1161/CIRCULATIONAHA.109.192704"
 
 
 def test_dextromethorphan_quinidine_is_not_flagged(client):

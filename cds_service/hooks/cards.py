@@ -153,7 +153,8 @@ def render_card(finding: Finding, card: CardFile, patient_id: str) -> dict:
     topic = {"system": codes.TOPIC_SYSTEM, "code": codes.topic_code(card.rule)}
     if data.get("title"):
         topic["display"] = data["title"]
-    source = {"label": data["source"]["label"], "url": data["source"]["url"], "topic": topic}
+    cited = variant.get("source") or data["source"]  # a variant about another drug cites its own source
+    source = {"label": cited["label"], "url": cited["url"], "topic": topic}
     if data["source"].get("icon"):
         source["icon"] = data["source"]["icon"]
     out: dict[str, Any] = {
