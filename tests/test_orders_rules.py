@@ -221,6 +221,18 @@ def test_co_management_calcium_replacement_with_low_ica(client):
     pt = patient(labs={"ica": (1.05, 4), "mg": (0.55, 4), "k": (4.2, 4)})
     card = only(sign(client, pt, med_request("ca", CA_IV, route=IV_ROUTE, dose=(1, "g"))), "magnesium-co-management")
     assert "calcium" in card["summary"]
+    # the rationale is the calcium one (PTH), not the refractory-hypokalemia paper
+    assert "parathyroid hormone" in " ".join(card["detail"].split()) and "hypokalemia" not in card["detail"]
+    assert "Huang" not in card["source"]["label"] and "Huang" not in card["detail"]
+    unknown = only(sign(client, patient(labs={"ica": (1.05, 4), "k": (4.2, 4)}),
+                        med_request("ca", CA_IV, route=IV_ROUTE, dose=(1, "g"))), "magnesium-co-management")
+    assert unknown["indicator"] == "info" and lab_orders(unknown) == ["2601-3"]
+    assert "parathyroid hormone" in " ".join(unknown["detail"].split()) and "potassium" not in unknown["detail"]
+
+
+def test_co_management_on_potassium_keeps_the_hypokalemia_rationale(client):
+    card = only(sign(client, patient(labs={"k": (3.1, 4), "mg": (0.55, 4)}), kcl()), "magnesium-co-management")
+    assert "Huang" in card["source"]["label"] and "refractory" in card["detail"]
 
 
 def test_calcium_for_hyperkalemia_is_not_co_management(client):

@@ -134,12 +134,15 @@ def magnesium_co_management(ctx: RuleContext) -> list[Finding]:
             continue
         if not low:
             continue
-        variant = "unknown" if mg.result is None else None
+        # the rationale differs by deficit: refractory hypokalemia (Huang & Kuo) for K; impaired PTH for Ca
+        variant = ("unknown" if mg.result is None else None) if deficit == "potassium" else (
+            "calcium-unknown" if mg.result is None else "calcium")
         values = {**order_values(order), **value.values(ctx.snapshot, "low_value", "—"), **mg.values(
             ctx.snapshot, "mg", f"no serum magnesium in the last {p['mg_lookback']:.0f} days"),
             "deficit": deficit, "deficit_short": name, "mg_low": f"{p['mg_low']:.2f} mmol/L"}
-        out.append(Finding(values=values, indicator="info" if variant else "warning", variant=variant,
-                           suggestions=[order_lab("mg")] if variant else [], order_ref=order.reference))
+        unknown = mg.result is None
+        out.append(Finding(values=values, indicator="info" if unknown else "warning", variant=variant,
+                           suggestions=[order_lab("mg")] if unknown else [], order_ref=order.reference))
     return out
 
 
