@@ -226,7 +226,7 @@ def test_co_management_calcium_replacement_with_low_ica(client):
     assert "Huang" not in card["source"]["label"] and "Huang" not in card["detail"]
     unknown = only(sign(client, patient(labs={"ica": (1.05, 4), "k": (4.2, 4)}),
                         med_request("ca", CA_IV, route=IV_ROUTE, dose=(1, "g"))), "magnesium-co-management")
-    assert unknown["indicator"] == "info" and lab_orders(unknown) == ["2601-3"]
+    assert unknown["indicator"] == "info" and lab_orders(unknown) == ["19123-9"]
     assert "parathyroid hormone" in " ".join(unknown["detail"].split()) and "potassium" not in unknown["detail"]
 
 
