@@ -465,14 +465,18 @@ def test_hypertonic_saline_during_a_session_is_info(client):
     assert card["indicator"] == "info" and deletes(card) == []
 
 
-@pytest.mark.parametrize("kw,in_session", [
-    ({}, False),                                                     # no session in progress
-    ({"route": {"text": "peripheral IV"}, "text": None}, True),      # peripheral
-    ({"volume": 21}, True),                                          # more than 20 mL
+@pytest.mark.parametrize("kw,in_session,why", [
+    ({}, False, "no HD session running"),                                          # no session in progress
+    ({"route": {"text": "peripheral IV"}, "text": None}, True, "peripheral vein"),  # peripheral
+    ({"volume": 21}, True, "21 mL > 20 mL"),                                         # more than 20 mL
 ])
-def test_hypertonic_saline_critical(client, kw, in_session):
+def test_hypertonic_saline_critical(client, kw, in_session, why):
     card = only(sign(client, patient(session_in_progress=in_session), nacl(**kw)), "hypertonic-saline")
     assert card["indicator"] == "critical" and deletes(card) == [("MedicationRequest/n", True)]
+    # the summary names the actual problem: a running session with 21 mL is not "outside a running circuit"
+    assert why in card["summary"] and len(card["summary"]) < 140
+    if in_session:
+        assert "outside" not in card["summary"] and "no HD session" not in card["summary"]
 
 
 def test_hypertonic_saline_20ml_boundary_is_info(client):

@@ -107,20 +107,22 @@ def hypertonic_saline(ctx: RuleContext) -> list[Finding]:
         if not order.hypertonic_saline:
             continue
         volume = order.volume_ml
-        problems = []
+        problems: list[tuple[str, str]] = []  # (detail wording, summary wording)
         if not in_session:
-            problems.append("no hemodialysis session is in progress")
+            problems.append(("no hemodialysis session is in progress", "no HD session running"))
         if order.peripheral:
-            problems.append("a peripheral vein is stated")
+            problems.append(("a peripheral vein is stated", "peripheral vein"))
         elif order.route not in ("intravenous", "dialysis-circuit"):
-            problems.append("the route is not the dialysis circuit's venous line")
+            problems.append(("the route is not the dialysis circuit's venous line", "route not the circuit"))
         if volume is None:
-            problems.append("the volume per dose cannot be read")
+            problems.append(("the volume per dose cannot be read", "volume unreadable"))
         elif volume > max_volume:
-            problems.append(f"{volume:g} mL per dose is more than {max_volume:g} mL")
+            problems.append((f"{volume:g} mL per dose is more than {max_volume:g} mL",
+                             f"{volume:g} mL > {max_volume:g} mL"))
         values = {**order_values(order), "max_volume": f"{max_volume:g} mL",
                   "volume": f"{volume:g} mL" if volume is not None else "not readable",
-                  "problems": "; ".join(problems) if problems else "none"}
+                  "problems": "; ".join(long for long, _short in problems) if problems else "none",
+                  "problems_short": "; ".join(short for _long, short in problems) if problems else "none"}
         critical = bool(problems)
         out.append(Finding(values=values, indicator="critical" if critical else "info",
                            variant="critical" if critical else None,
