@@ -290,6 +290,16 @@ def test_parenteral_magnesium_dose_thresholds(client, period_h, indicator, summa
     assert card["indicator"] == indicator and summary_says in card["summary"]
 
 
+def test_parenteral_magnesium_also_line_names_the_24h_total(client):
+    # 4 g q6h = 16 g/24 h, 32 g/48 h on a high Mg: the critical card names the 24 h total beside the 8 g mark
+    order = mg_order(dose=(4, "g"), frequency=1, period=6, periodUnit="h")
+    card = only(sign(client, patient(labs={"mg": (1.7, 4)}), order), "parenteral-magnesium")
+    detail = " ".join(card["detail"].split())
+    assert card["indicator"] == "critical"
+    assert "16.0 g in 24 h is more than 8 g: check a level before repeating" in detail
+    assert "level-check limit" not in detail
+
+
 def test_parenteral_magnesium_over_24h_but_within_48h_is_a_warning(client):
     order = mg_order(dose=(3, "g"), frequency=1, period=8, periodUnit="h", count=4)  # 9 g/24 h, 12 g/48 h
     card = only(sign(client, patient(labs={"mg": (0.55, 4)}), order), "parenteral-magnesium")

@@ -200,21 +200,23 @@ def parenteral_magnesium(ctx: RuleContext) -> list[Finding]:
         values = {**order_values(order), **mg.values(ctx.snapshot, "mg", f"no serum magnesium in the last {p['mg_recent']:.0f} days"),
                   "total_24h": _grams(totals.h24, totals.upper_bound), "total_48h": _grams(totals.h48, totals.upper_bound),
                   "reading": "; ".join(totals.readings) or "as ordered",
-                  "also": _also(candidates, variant), "salt": order.parenteral_magnesium,
+                  "salt": order.parenteral_magnesium,
                   "max_24h": f"{p['max_24h']:g} g", "max_48h": f"{p['max_48h']:g} g"}
+        values["also"] = _also(candidates, variant, values)
         out.append(Finding(values=values, indicator=indicator, variant=variant,
                            suggestions=[s for s in suggestions if s], order_ref=order.reference))
     return out
 
 
-_ALSO = {"over-24h": "more than the 24 h level-check limit is ordered", "over-48h": "more than the 48 h limit is ordered",
+_ALSO = {"over-24h": "{total_24h} in 24 h is more than {max_24h}: check a level before repeating",
+         "over-48h": "{total_48h} in 48 h is more than the {max_48h} limit",
          "high": "serum Mg is high", "high-superseded": "serum Mg was high before the last session (recheck it)",
          "no-deficiency": "there is no Mg deficiency",
          "missing": "there is no recent Mg result"}
 
 
-def _also(candidates: list[tuple[str, str]], chosen: str) -> str:
-    others = [_ALSO[v] for _i, v in candidates if v != chosen and v in _ALSO]
+def _also(candidates: list[tuple[str, str]], chosen: str, values: Mapping[str, str]) -> str:
+    others = [_ALSO[v].format(**values) for _i, v in candidates if v != chosen and v in _ALSO]
     return (" Also: " + "; ".join(dict.fromkeys(others)) + ".") if others else ""
 
 
