@@ -376,6 +376,10 @@ def test_maalox_is_both_magnesium_and_aluminum(client):
 def test_sucralfate_is_an_aluminum_drug(client):
     card = only(sign(client, patient(), med_request("s", {"text": "Sucralfate 1 g tablet"})), "aluminum-containing-drug")
     assert "sucralfate" in card["detail"]
+    assert "binder" not in card["detail"]  # sucralfate is no phosphate binder
+    hydroxide = only(sign(client, patient(), med_request("a", {"text": "Aluminum hydroxide 640 mg capsule"})),
+                     "aluminum-containing-drug")
+    assert "phosphate binders" in hydroxide["detail"]
 
 
 # ---------------------------------------------------------------- quinine-for-cramps

@@ -275,8 +275,9 @@ def aluminum_containing_drug(ctx: RuleContext) -> list[Finding]:
                   "drug": "sucralfate" if drug == "sucralfate" else "aluminum hydroxide",
                   "citrate": (f" This patient's orders include a citrate salt ({'; '.join(others)}): do not give "
                               f"them together." if others else "")}
+        # the phosphate-binder advice fits aluminum hydroxide only: sucralfate has its own wording
         out.append(Finding(values=values, suggestions=[order_lab("aluminum")] if al.result is None else [],
-                           order_ref=order.reference))
+                           variant="sucralfate" if drug == "sucralfate" else None, order_ref=order.reference))
     return out
 
 
