@@ -105,7 +105,7 @@ def test_demo_call_sends_a_demo_request_from_any_directory(tmp_path, monkeypatch
         assert demo.call_demo("patient-view-low-mg") == 0
         out = capsys.readouterr().out
         # the rule as source.topic names it: its id, or the same words without hyphens (EHR-safe topic codes)
-        assert "HTTP 200" in out and re.search(r"\(rule: hypomagnesemia\)", out, re.I)
+        assert "HTTP 200" in out and re.search(r"\(rule: electrolyte-review\)", out)
         assert demo.call_demo("patient-view-low-mg", raw=True) == 0
         assert json.loads(capsys.readouterr().out)["cards"]
         assert demo.call_demo("no-such-request") == 2

@@ -141,7 +141,7 @@ def test_lenient_parse_notes_are_debug_lines_counted_on_the_hook_line(make_app, 
     from cds_service.authoring import scenarios as sc
     from cds_service.services import SERVICES
 
-    scenario = sc.load(REPO_ROOT / "cards" / "scenarios" / "sign-sandbox-mixed-ord-hd-low-mg.yaml")
+    scenario = sc.load(REPO_ROOT / "cards" / "scenarios" / "order-sign-sandbox-mixed.yaml")
     service = next(s for s in SERVICES.values() if s.hook == scenario.hook)
     now = datetime.now(timezone.utc)
     body = sc.request_for(scenario, sc.materialise(scenario, now), service, prefetch=True)

@@ -57,7 +57,7 @@ def test_card_cites_a_source_and_codes_its_override_reasons(library, rule_id):
 def test_thresholds_live_in_the_card_files(library):
     """The policy's numbers, design ones included, are card-file thresholds."""
     acute = {"acute_hours": 72, "acute_hours_crrt": 12}
-    assert library.files["potassium-supplement"].thresholds == {"k_critical": 6.0, "k_high": 5.0, "k_low": 3.5,
+    assert library.files["potassium-supplement"].thresholds == {"k_critical": 6.0, "k_high": 5.0, "k_low": 3.5, "k_early_post_low": 3.0,
                                                                 "k_recent": 7, **acute}
     assert library.files["magnesium-co-management"].thresholds == {
         "mg_low": 0.70, "k_low": 3.5, "k_early_post_low": 3.0, "ica_low": 1.12, "k_hyperkalemia": 6.0, "mg_lookback": 45}

@@ -135,6 +135,8 @@ def test_high_k_older_than_the_acute_look_back_is_a_warning(client):
     pt = patient(modality="PD", labs={"k": (6.5, 80)})
     card = only(sign(client, pt, kcl()), "potassium-supplement")
     assert card["indicator"] == "warning"
+    assert deletes(card) == [("MedicationRequest/kcl", True)] and lab_orders(card) == ["2823-3"]
+    assert "older than 72 h" in card["summary"] and "dialyzed since" not in card["summary"]
 
 
 def test_early_post_low_k_is_a_rebound_warning_and_no_co_management(client):
@@ -148,7 +150,10 @@ def test_early_post_low_k_is_a_rebound_warning_and_no_co_management(client):
 
 def test_early_post_k_below_three_counts_as_low_for_co_management(client):
     pt = patient(labs={"k": (2.8, 19.5), "mg": (0.55, 19.5)}, session_end_h=20)
-    assert only(sign(client, pt, kcl()), "magnesium-co-management")["indicator"] == "warning"
+    cards = sign(client, pt, kcl())
+    assert only(cards, "magnesium-co-management")["indicator"] == "warning"
+    # a true deficit (policy section 2): no rebound card that would discourage the replacement
+    assert cards_of(cards, "potassium-supplement") == []
 
 
 @pytest.mark.parametrize("k", [3.3, 4.9])
@@ -160,6 +165,14 @@ def test_pd_patient_with_k_below_five_gets_no_potassium_card(client, k):
 def test_pd_patient_with_high_k_is_warned(client):
     card = only(sign(client, patient(modality="PD", labs={"k": (5.6, 4)}), kcl()), "potassium-supplement")
     assert card["indicator"] == "warning"
+    # policy section 1.5: no hemodialysis session wording for a PD patient
+    assert "next dialysis" not in card["summary"] and "next session" not in card["detail"]
+    assert "PD prescription" in card["detail"]
+
+
+def test_hd_patient_with_high_k_gets_the_session_wording(client):
+    card = only(sign(client, patient(labs={"k": (5.6, 4)}), kcl()), "potassium-supplement")
+    assert "next dialysis" in card["summary"] and "timing of the next session" in card["detail"]
 
 
 def test_crrt_normal_k_no_card(client):
@@ -208,6 +221,18 @@ def test_co_management_calcium_replacement_with_low_ica(client):
     pt = patient(labs={"ica": (1.05, 4), "mg": (0.55, 4), "k": (4.2, 4)})
     card = only(sign(client, pt, med_request("ca", CA_IV, route=IV_ROUTE, dose=(1, "g"))), "magnesium-co-management")
     assert "calcium" in card["summary"]
+    # the rationale is the calcium one (PTH), not the refractory-hypokalemia paper
+    assert "parathyroid hormone" in " ".join(card["detail"].split()) and "hypokalemia" not in card["detail"]
+    assert "Huang" not in card["source"]["label"] and "Huang" not in card["detail"]
+    unknown = only(sign(client, patient(labs={"ica": (1.05, 4), "k": (4.2, 4)}),
+                        med_request("ca", CA_IV, route=IV_ROUTE, dose=(1, "g"))), "magnesium-co-management")
+    assert unknown["indicator"] == "info" and lab_orders(unknown) == ["19123-9"]
+    assert "parathyroid hormone" in " ".join(unknown["detail"].split()) and "potassium" not in unknown["detail"]
+
+
+def test_co_management_on_potassium_keeps_the_hypokalemia_rationale(client):
+    card = only(sign(client, patient(labs={"k": (3.1, 4), "mg": (0.55, 4)}), kcl()), "magnesium-co-management")
+    assert "Huang" in card["source"]["label"] and "refractory" in card["detail"]
 
 
 def test_calcium_for_hyperkalemia_is_not_co_management(client):
@@ -263,6 +288,16 @@ def test_parenteral_magnesium_dose_thresholds(client, period_h, indicator, summa
     order = mg_order(frequency=1, period=period_h, periodUnit="h")
     card = only(sign(client, patient(labs={"mg": (0.55, 4)}), order), "parenteral-magnesium")
     assert card["indicator"] == indicator and summary_says in card["summary"]
+
+
+def test_parenteral_magnesium_also_line_names_the_24h_total(client):
+    # 4 g q6h = 16 g/24 h, 32 g/48 h on a high Mg: the critical card names the 24 h total beside the 8 g mark
+    order = mg_order(dose=(4, "g"), frequency=1, period=6, periodUnit="h")
+    card = only(sign(client, patient(labs={"mg": (1.7, 4)}), order), "parenteral-magnesium")
+    detail = " ".join(card["detail"].split())
+    assert card["indicator"] == "critical"
+    assert "16.0 g in 24 h is more than 8 g: check a level before repeating" in detail
+    assert "level-check limit" not in detail
 
 
 def test_parenteral_magnesium_over_24h_but_within_48h_is_a_warning(client):
@@ -341,6 +376,10 @@ def test_maalox_is_both_magnesium_and_aluminum(client):
 def test_sucralfate_is_an_aluminum_drug(client):
     card = only(sign(client, patient(), med_request("s", {"text": "Sucralfate 1 g tablet"})), "aluminum-containing-drug")
     assert "sucralfate" in card["detail"]
+    assert "binder" not in card["detail"]  # sucralfate is no phosphate binder
+    hydroxide = only(sign(client, patient(), med_request("a", {"text": "Aluminum hydroxide 640 mg capsule"})),
+                     "aluminum-containing-drug")
+    assert "phosphate binders" in hydroxide["detail"]
 
 
 # ---------------------------------------------------------------- quinine-for-cramps
@@ -354,6 +393,10 @@ def test_quinine_critical_quinidine_warning_without_the_boxed_warning(client):
              "quinine-for-cramps")
     assert d["indicator"] == "warning"
     assert "boxed" not in d["detail"].lower() and "HUS" not in d["detail"] and "TTP" not in d["summary"]
+    # each card cites its own drug: never the quinine label on the quinidine card
+    assert "Qualaquin" in q["source"]["label"]
+    assert "quinine" not in d["source"]["label"].lower() and "1f66fba7" not in d["source"]["url"]
+    assert d["source"]["url"] == "https://doi.org/10.1161/CIRCULATIONAHA.109.192704"
 
 
 def test_dextromethorphan_quinidine_is_not_flagged(client):
@@ -394,6 +437,18 @@ def test_gabapentin_tiers(client, dose, freq, indicator):
     assert [c["indicator"] for c in cards] == ([indicator] if indicator else [])
 
 
+@pytest.mark.parametrize("modality,hd_supplement", [("HD", True), ("PD", False), ("CRRT", False)])
+def test_gabapentin_post_session_supplement_only_for_hd(client, modality, hd_supplement):
+    order = med_request("g", rx("310431", "gabapentin 300 MG Oral Capsule"), route=ORAL_ROUTE, dose=(600, "mg"),
+                        frequency=2, period=1)
+    card = only(sign(client, patient(modality=modality), order), "gabapentin-dialysis-dose")
+    assert card["indicator"] == "critical"
+    assert ("supplemental dose after each hemodialysis session" in card["detail"]) is hd_supplement
+    unreadable = only(sign(client, patient(modality=modality), med_request("g", rx("25480", "gabapentin"),
+                                                                           route=ORAL_ROUTE)), "gabapentin-dialysis-dose")
+    assert ("dose after each HD session" in unreadable["summary"]) is hd_supplement
+
+
 def test_gabapentin_unreadable_dose_is_info(client):
     order = med_request("g", rx("25480", "gabapentin"), route=ORAL_ROUTE)
     card = only(sign(client, patient(modality="PD"), order), "gabapentin-dialysis-dose")
@@ -424,14 +479,18 @@ def test_hypertonic_saline_during_a_session_is_info(client):
     assert card["indicator"] == "info" and deletes(card) == []
 
 
-@pytest.mark.parametrize("kw,in_session", [
-    ({}, False),                                                     # no session in progress
-    ({"route": {"text": "peripheral IV"}, "text": None}, True),      # peripheral
-    ({"volume": 21}, True),                                          # more than 20 mL
+@pytest.mark.parametrize("kw,in_session,why", [
+    ({}, False, "no HD session running"),                                          # no session in progress
+    ({"route": {"text": "peripheral IV"}, "text": None}, True, "peripheral vein"),  # peripheral
+    ({"volume": 21}, True, "21 mL > 20 mL"),                                         # more than 20 mL
 ])
-def test_hypertonic_saline_critical(client, kw, in_session):
+def test_hypertonic_saline_critical(client, kw, in_session, why):
     card = only(sign(client, patient(session_in_progress=in_session), nacl(**kw)), "hypertonic-saline")
     assert card["indicator"] == "critical" and deletes(card) == [("MedicationRequest/n", True)]
+    # the summary names the actual problem: a running session with 21 mL is not "outside a running circuit"
+    assert why in card["summary"] and len(card["summary"]) < 140
+    if in_session:
+        assert "outside" not in card["summary"] and "no HD session" not in card["summary"]
 
 
 def test_hypertonic_saline_20ml_boundary_is_info(client):

@@ -315,7 +315,10 @@ def test_old_neuro_signs_do_not_ask_for_aluminum():
 def test_heart_failure_with_marked_low_mg_gets_a_12_lead_ecg_not_continuous_monitoring():
     [f] = only(with_normal(mg(0.45, hours=8), condition(HEART_FAILURE, onset=ago(days=400)), skip=without("mg")),
                "dysrhythmia-risk")
-    assert "Continuous monitoring is not needed" in f.values["monitoring"]
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    detail = render_card(f, cards().files["dysrhythmia-risk"], "pat-1")["detail"]
+    assert "Continuous monitoring is not needed" in detail and "Continuous ECG monitoring:" not in detail
 
 
 def test_heart_failure_with_mild_low_mg_and_no_cramps_gets_no_dysrhythmia_card():
@@ -332,13 +335,21 @@ def test_mild_derangement_with_cramps_and_valve_disease_counts():
 @pytest.mark.parametrize("hr,hours,fires", [(101, 2, True), (100, 2, False), (49, 2, True), (50, 2, False),
                                             (130, 23.9, True), (130, 24.5, False)])
 def test_heart_rate_window_and_limits(hr, hours, fires):
-    resources = with_normal(k(2.8, hours=8), heart_rate(hr, hours=hours), skip=without("k"))
+    resources = with_normal(mg(0.45, hours=8), heart_rate(hr, hours=hours), skip=without("mg"))
     assert bool(only(resources, "dysrhythmia-risk")) is fires
 
 
-def test_severe_k_monitoring_is_continuous():
-    [f] = only(with_normal(k(2.7, hours=8), heart_rate(44, hours=1), skip=without("k")), "dysrhythmia-risk")
-    assert f.values["monitoring"].startswith("Continuous ECG monitoring: K 2.7 mmol/L")
+def test_severe_k_card_carries_the_ecg_so_no_dysrhythmia_card_repeats_it():
+    """Policy principle 1: one card per problem; hypokalemia-severe already asks for ECG monitoring."""
+    assert fired(with_normal(k(2.7, hours=8), heart_rate(44, hours=1), skip=without("k"))) == ["hypokalemia-severe"]
+
+
+def test_dysrhythmia_card_narrows_to_what_no_severe_card_covers_and_names_the_marked_value():
+    resources = with_normal(k(2.7, hours=8), mg(0.45, hours=8), heart_rate(44, hours=1), skip=without("k", "mg"))
+    [f] = only(resources, "dysrhythmia-risk")
+    assert f.values["short"] == "Mg 0.45 mmol/L"
+    assert f.values["trigger"] == ("a marked derangement: K 2.7 mmol/L (see the separate potassium card), "
+                                   "Mg 0.45 mmol/L")
 
 
 # ---------------------------------------------------------------- not on dialysis: silence from every rule
@@ -356,3 +367,99 @@ def test_pd_patient_below_2_5_gets_iv_first_then_oral():
     [f] = only([patient(), condition(PD, onset=ago(days=300)), k(2.8, hours=6), mg(0.8, hours=6)],
                "hypokalemia-severe")
     assert f.values["modality_line"].startswith("On peritoneal dialysis: oral potassium chloride")
+
+
+# ---------------------------------------------------------------- clinical review fixes (US spelling, wording)
+
+def test_aluminum_lab_order_label_uses_us_spelling():
+    from cds_service.clinical.codes import ANALYTE_LABEL
+    assert ANALYTE_LABEL["aluminum"] == "Aluminum"
+
+
+@pytest.mark.parametrize("resources,expected", [
+    (lambda: with_normal(ica(0.95, hours=8), skip=without("ica")), "Low iCa: check Mg and phosphate"),
+    (lambda: with_normal(mg(0.45, hours=8), skip=without("mg")), "Low Mg: replace it at a reduced dose"),
+    (lambda: with_normal(k(3.2, hours=8), mg(0.85, hours=8), skip=without("k", "mg")), "Low K: replace it cautiously"),
+])
+def test_every_low_value_in_the_review_says_what_to_do(resources, expected):
+    [f] = only(resources(), "electrolyte-review")
+    assert expected in f.values["advice"]
+    assert "No electrolyte action needed" not in f.values["advice"]
+    assert "review the table" not in f.values["action"]
+
+
+def test_dialysate_mg_line_says_pre_dialysis_only_for_pre_session_draws():
+    between = with_normal(mg(0.62, hours=24 * 20), mg(0.60, hours=20), skip=without("mg"))
+    [f] = only(between, "electrolyte-review")
+    assert "Low Mg on two occasions" in f.values["advice"] and "pre-dialysis" not in f.values["advice"]
+
+
+def _k_before_a_session_that_ended_1_h_ago(value, drawn_hours, session_hours):
+    """The hyperkalemia finding for K drawn before a session of ``session_hours`` that ended 1 h ago."""
+    resources = [*on_dialysis(50), hd_session(ago(hours=1), start=ago(hours=1 + session_hours)),
+                 k(value, hours=drawn_hours)]
+    [f] = only(resources, "hyperkalemia")
+    return f
+
+
+def test_critical_k_on_a_pre_session_value_says_why_it_still_counts():
+    f = _k_before_a_session_that_ended_1_h_ago(6.8, 3, 1.5)
+    assert f.indicator == "critical"
+    assert f.values["k_when"].endswith("; still counted: the session was cut short at 1 h 30 min")
+
+
+def _on_crrt(*labs):
+    return [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=300)),
+            hd_session(None, start=ago(hours=30), status="in-progress", code="714749008"), *labs]
+
+
+def test_critical_k_on_crrt_adjusts_crrt_rather_than_urgent_dialysis():
+    [f] = only(_on_crrt(k(6.8, hours=2)), "hyperkalemia")
+    assert f.indicator == "critical"
+    assert "increase the CRRT dose" in f.values["removal"] and "dialysis" not in f.values["remove_short"]
+
+
+def test_hyperkalemia_recheck_timing_follows_the_actual_session_end():
+    # K 6.2 drawn before a 4 h session that ended 1 h ago: superseded, recheck once the rebound is over
+    f = _k_before_a_session_that_ended_1_h_ago(6.2, 6, 4)
+    assert f.variant == "recheck"
+    assert f.values["recheck_timing"].startswith("once 2 h have passed since the session that ended 1 h ago (in 1 h)")
+    [f] = only(_on_crrt(k(6.2, hours=13)), "hyperkalemia")
+    assert f.values["recheck_timing"] == "now (CRRT changes K continuously)"
+
+
+def test_hyperkalemia_warning_names_the_dialysate_and_next_session_once():
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    [f] = only(with_normal(k(6.2, hours=8), skip=without("k")), "hyperkalemia")
+    detail = render_card(f, cards().files["hyperkalemia"], "pat-1")["detail"]
+    assert detail.count("dialysate") == 1 and detail.count("next session") == 1
+
+
+def test_severe_low_mg_hd_timing_advice_only_on_hd():
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    [f] = only(_on_crrt(mg(0.30, hours=2)), "hypomagnesemia-severe")
+    assert "HD" not in render_card(f, cards().files["hypomagnesemia-severe"], "pat-1")["detail"]
+    [f] = only(with_normal(mg(0.30, hours=8), skip=without("mg")), "hypomagnesemia-severe")
+    assert "Given during HD, part of it is removed" in f.values["modality_line"]
+
+
+def test_severe_low_k_on_pd_has_no_next_session_wording():
+    from cds_service.hooks.cards import render_card
+    from support.clinical import cards
+    [f] = only([patient(), condition(PD, onset=ago(days=300)), k(2.8, hours=6), mg(0.8, hours=6)],
+               "hypokalemia-severe")
+    assert "session" not in render_card(f, cards().files["hypokalemia-severe"], "pat-1")["detail"]
+
+
+def test_ufr_count_is_singular_for_one_session():
+    from datetime import timedelta
+
+    end = ago(hours=20)
+    start = end - timedelta(hours=4)
+    resources = [patient(), condition(DIALYSIS_CONDITION, onset=ago(days=400)), hd_session(end, start=start),
+                 obs("29463-7", 80.0, "kg", start - timedelta(minutes=10)),
+                 obs("8344-4", 75.0, "kg", end + timedelta(minutes=10))]
+    [f] = only(resources, "ultrafiltration-rate")
+    assert f.values["count"] == "1 of 1 session with weights in the last 7 days was at 13 mL/kg/h or more."

@@ -291,6 +291,13 @@ class _FileLinter:
                 self.error(loc.line(("source", "icon")), f"source.icon {problem}")
         for extra in sorted(set(source) - {"label", "url", "icon"}):
             self.error(loc.line(("source", extra)), f"source.{extra} is not a card-file field (label, url, icon)")
+        variants = data.get("variants")
+        for name, variant in variants.items() if isinstance(variants, dict) else []:
+            own = variant.get("source") if isinstance(variant, dict) else None
+            if isinstance(own, dict) and isinstance(own.get("url"), str):
+                problem = _url_problem(own["url"]) or citation_problem(own["url"])
+                if problem:
+                    self.error(loc.line(("variants", name, "source", "url")), f"variants.{name}.source.url {problem}")
 
     def _indicators(self, data: dict, loc: _Located) -> None:
         checks: list[tuple[tuple[str, ...], Any, bool]] = [(("indicator",), data.get("indicator"), "indicator" in data)]

@@ -61,7 +61,7 @@ POST_DIALYSIS_CODES = frozenset({K_POST_DIALYSIS, WEIGHT_POST_DIALYSIS})
 
 ANALYTE_LABEL = {
     "mg": "Magnesium", "ica": "Ionized calcium", "k": "Potassium", "po4": "Phosphate",
-    "total_ca": "Total calcium", "albumin": "Albumin", "aluminum": "Aluminium", "heart_rate": "Heart rate",
+    "total_ca": "Total calcium", "albumin": "Albumin", "aluminum": "Aluminum", "heart_rate": "Heart rate",
     "weight": "Body weight",
 }
 

@@ -273,9 +273,12 @@ def call_demo(name: str, raw: bool = False) -> int:
         return 0 if resp.ok else 1
     cards = answer["cards"]
     print(f"POST {url} -> HTTP {resp.status_code}, {len(cards)} card(s) for patient {body['context']['patientId']}")
+    from ..clinical.rules import load_all
+    from ..hooks.topics import rule_for_code
+
     for card in cards:
         topic = ((card.get("source") or {}).get("topic") or {}).get("code", "")
-        print(f"  [{card.get('indicator', '?')}] {card.get('summary', '')}  (rule: {topic})")
+        print(f"  [{card.get('indicator', '?')}] {card.get('summary', '')}  (rule: {rule_for_code(topic, load_all()) or topic})")
         for suggestion in card.get("suggestions") or []:
             print(f"      suggestion: {suggestion.get('label', '')}")
     print(f"Full JSON: {_command()} demo call {name} --json")

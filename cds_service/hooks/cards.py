@@ -170,7 +170,8 @@ def render_card(finding: Finding, card: CardFile, patient_id: str, smart_launch_
     indicator = finding.indicator or variant.get("indicator") or data["indicator"]
     topic = {"system": codes.TOPIC_SYSTEM, "code": topic_code(card.rule),
              "display": topic_display(card.rule, data.get("title"))}
-    source = {"label": data["source"]["label"], "url": data["source"]["url"], "topic": topic}
+    cited = variant.get("source") or data["source"]  # a variant about another drug cites its own source
+    source = {"label": cited["label"], "url": cited["url"], "topic": topic}
     if data["source"].get("icon"):
         source["icon"] = data["source"]["icon"]
     out: dict[str, Any] = {

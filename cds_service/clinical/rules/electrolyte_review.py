@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..codes import LOINC_TO_ANALYTE
 from ..electrolytes import Reading
 from ..timing import ResultClass
 from ..wording import class_text, compact_value, value_text
-from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
+from . import PATIENT_VIEW, REGISTRY, Finding, RuleContext, Threshold, order_lab, rule
 from .pv_common import ACUTE, CRAMP_DAYS, ICA_LOW, K_LOW, MG_LOW, cramp_text, read
 
 PANEL = ("mg", "ica", "k", "po4")
@@ -28,6 +29,12 @@ OWN_CARD = {"k": "potassium", "ica": "ionized calcium", "mg": "magnesium"}
 def _own_card(ctx: RuleContext) -> set[str]:
     """Analytes that a severe-tier card already covers in this call."""
     return {a for a in ("k", "ica", "mg") if ctx.fired_tagged(f"analyte:{a}")}
+
+
+def _ordered_by_severe(ctx: RuleContext) -> set[str]:
+    """Analytes a severe-tier card of this call already offers as a lab order (never repeated here)."""
+    return {LOINC_TO_ANALYTE.get(s.params.get("loinc", ""), "") for f in ctx.findings
+            if "severe-tier" in REGISTRY[f.rule_id].tags for s in f.suggestions if s.kind == "order-lab"}
 
 
 def _flag(r: Reading, low: float, high: float) -> str | None:
@@ -69,7 +76,8 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
 
     limits = {"mg": (p["mg_low"], p["mg_high"]), "ica": (p["ica_low"], p["ica_high"]),
               "k": (p["k_low"], p["k_high"]), "po4": (p["po4_low"], p["po4_high"])}
-    stale = [a for a in PANEL if a not in own and (readings[a].missing or not counts(a))]
+    ordered = _ordered_by_severe(ctx)
+    stale = [a for a in PANEL if a not in own and a not in ordered and (readings[a].missing or not counts(a))]
     if not low and not cramp:
         return []
     if not low and cramp and own and not stale:
@@ -121,7 +129,8 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
                    if r.below(p["mg_low"]) is True
                    and snap.classify(r) in (ResultClass.PRE_SESSION, ResultClass.CURRENT)]
         if len(low_pre) >= 2 or (low_pre and cramp):
-            dialysate = ("Low pre-dialysis Mg " + ("on two occasions" if len(low_pre) >= 2 else "with cramps")
+            pre = all(snap.classify(r) is ResultClass.PRE_SESSION for r in low_pre)
+            dialysate = (("Low pre-dialysis Mg " if pre else "Low Mg ") + ("on two occasions" if len(low_pre) >= 2 else "with cramps")
                          + ": consider raising the dialysate Mg, e.g. from 0.5 to 0.75 mmol/L (observational "
                            "evidence: higher dialysate Mg went with fewer cramps and lower mortality).")
             actions.append("consider dialysate Mg 0.75 mmol/L")
@@ -132,6 +141,27 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
         actions.append("oral KCl to K 4–5")
     if "mg" in low and not k_or_ca_low and not dialysate:
         actions.append("replace Mg and find the cause")
+    # every low value says what to do (policy sections 1.3 and 4), not only the co-managed ones
+    per_low = []
+    if "mg" in low and not k_or_ca_low:
+        per_low.append("Low Mg: replace it at a reduced dose with level checks (IV magnesium sulfate at most 20 g "
+                       "in 48 h in severe renal insufficiency, label) and look for losses (diarrhea, diuretics, "
+                       "proton-pump inhibitors)." + (" On CRRT: use a magnesium replacement protocol."
+                                                     if snap.modality == "CRRT" else ""))
+    if "k" in low and snap.modality != "PD":
+        per_low.append("Low K: " + ("use potassium-containing CRRT replacement and dialysate fluid."
+                                    if snap.modality == "CRRT" else
+                                    "replace it cautiously (an anuric patient cannot excrete an excess until the "
+                                    "next session), review diet and the dialysate K, and recheck K before the next "
+                                    "session."))
+        if not comanagement:
+            actions.append("replace K cautiously")
+    if "ica" in low:
+        per_low.append("Low iCa: check Mg and phosphate; review the calcimimetic, active vitamin D and a dialysate "
+                       "Ca of 1.25–1.50 mmol/L (KDIGO 2017 4.1.4); give IV calcium gluconate if symptomatic or the "
+                       "QT is prolonged.")
+        if not comanagement:
+            actions.append("review calcimimetic, vitamin D and dialysate Ca")
     shifting = ""
     since = snap.hours_since_last_session()
     if snap.modality == "HD" and since is not None and 0 <= since < p["shifting_window"]:
@@ -142,6 +172,9 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
         total_ca = ("Total calcium is on file but is not used: act on ionized calcium, which dialysis and pH "
                     "change independently of total calcium.")
         order_for.add("ica")
+    order_for -= ordered
+    if not low and not order_for and own:
+        return []  # the severe card already carries every order; nothing new remains for this card
     for a in PANEL:
         if a in order_for:
             suggestions.append(order_lab(a))
@@ -169,7 +202,11 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
         cramp_advice = ("For a cramp during a session: 50% dextrose (if not diabetic) or a 23.4% sodium chloride bolus "
                         "into the venous line per unit protocol (Canzanello 1991); cooler dialysate may be tried "
                         "(weak evidence). Check the ultrafiltration rate and dry weight.")
-    advice = [line for line in (comanagement, dialysate, pd_k, shifting, total_ca, cramp_advice) if line]
+    advice = [line for line in (comanagement, *per_low, dialysate, pd_k, shifting, total_ca, cramp_advice) if line]
+    if not advice:
+        advice = ["Order the tests below and act on the results." if order_for else
+                  "No electrolyte value is low: look for other causes of the cramps (fluid removal, dry weight, "
+                  "drugs)."]
     values = {
         "problems": problems,
         "action": action,
@@ -177,7 +214,7 @@ def electrolyte_review(ctx: RuleContext) -> list[Finding]:
         "findings": " ".join(findings_text) or "No low value and nothing missing.",
         "cramps": (cramp[0].upper() + cramp[1:] + "." if cramp else "No cramps or spasm documented in the last "
                    f"{p['cramp_window']:g} days."),
-        "advice": "\n".join(f"- {line}" for line in advice) or "- No electrolyte action needed beyond the table.",
+        "advice": "\n".join(f"- {line}" for line in advice),
     }
     indicator = "warning" if (low or abnormal) else "info"
     return [Finding(values=values, indicator=indicator, variant=None if indicator == "warning" else "info",

@@ -29,7 +29,8 @@ def hypomagnesemia_severe(ctx: RuleContext) -> list[Finding]:
                   "plan oral or IV replacement with level checks.",
             "On CRRT (especially with citrate): magnesium losses are obligatory; use a replacement protocol or "
             "magnesium-enriched fluids.",
-            "For the longer term, raise the dialysate magnesium rather than repeating IV doses."),
+            "Given during HD, part of it is removed: give it after the session where possible. For the longer "
+            "term, raise the dialysate magnesium rather than repeating IV doses."),
         "reason": "",
     }
     if mg.acute(snap.now):

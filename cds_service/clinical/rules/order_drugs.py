@@ -7,7 +7,7 @@ the draft order.
 from __future__ import annotations
 
 from . import ORDER_HOOKS, Finding, RuleContext, Threshold, rule
-from .order_support import checked, order_values, remove_order
+from .order_support import checked, modality, order_values, remove_order
 
 
 # ---------------------------------------------------------------- quinine / quinidine
@@ -75,11 +75,24 @@ def gabapentin_dialysis_dose(ctx: RuleContext) -> list[Finding]:
         values = {**order_values(order),
                   "daily": f"{daily:g} mg/day" if daily is not None else "not readable from the order",
                   "supplement": (f"; plus {supplement.single:g} mg after each session" if supplement.single else ""),
-                  "max_daily": f"{max_daily:g} mg/day", "critical_daily": f"{critical_daily:g} mg/day"}
+                  "max_daily": f"{max_daily:g} mg/day", "critical_daily": f"{critical_daily:g} mg/day",
+                  **_GABAPENTIN_MODALITY[modality(ctx.snapshot)]}
         out.append(Finding(values=values, indicator=indicator, variant=variant,
                            suggestions=[s for s in (remove_order(order, recommended=True),) if s]
                            if indicator == "critical" else [], order_ref=order.reference))
     return out
+
+
+# policy section 1.5 / 5: the label's post-session supplement is for hemodialysis only, none for PD
+_HD_SUPPLEMENT = {"after_hd": ", with a supplemental dose after each hemodialysis session",
+                  "after_hd_short": " plus a dose after each HD session"}
+_GABAPENTIN_MODALITY = {
+    "HD": _HD_SUPPLEMENT, "unknown": _HD_SUPPLEMENT,
+    "PD": {"after_hd": "; on peritoneal dialysis the label gives no supplemental dose",
+           "after_hd_short": "; no extra dose on PD"},
+    "CRRT": {"after_hd": "; the label gives no CRRT dosing: dose it with the renal pharmacist",
+             "after_hd_short": "; no label dose for CRRT"},
+}
 
 
 # ---------------------------------------------------------------- 23.4 % sodium chloride
@@ -94,20 +107,22 @@ def hypertonic_saline(ctx: RuleContext) -> list[Finding]:
         if not order.hypertonic_saline:
             continue
         volume = order.volume_ml
-        problems = []
+        problems: list[tuple[str, str]] = []  # (detail wording, summary wording)
         if not in_session:
-            problems.append("no hemodialysis session is in progress")
+            problems.append(("no hemodialysis session is in progress", "no HD session running"))
         if order.peripheral:
-            problems.append("a peripheral vein is stated")
+            problems.append(("a peripheral vein is stated", "peripheral vein"))
         elif order.route not in ("intravenous", "dialysis-circuit"):
-            problems.append("the route is not the dialysis circuit's venous line")
+            problems.append(("the route is not the dialysis circuit's venous line", "route not the circuit"))
         if volume is None:
-            problems.append("the volume per dose cannot be read")
+            problems.append(("the volume per dose cannot be read", "volume unreadable"))
         elif volume > max_volume:
-            problems.append(f"{volume:g} mL per dose is more than {max_volume:g} mL")
+            problems.append((f"{volume:g} mL per dose is more than {max_volume:g} mL",
+                             f"{volume:g} mL > {max_volume:g} mL"))
         values = {**order_values(order), "max_volume": f"{max_volume:g} mL",
                   "volume": f"{volume:g} mL" if volume is not None else "not readable",
-                  "problems": "; ".join(problems) if problems else "none"}
+                  "problems": "; ".join(long for long, _short in problems) if problems else "none",
+                  "problems_short": "; ".join(short for _long, short in problems) if problems else "none"}
         critical = bool(problems)
         out.append(Finding(values=values, indicator="critical" if critical else "info",
                            variant="critical" if critical else None,

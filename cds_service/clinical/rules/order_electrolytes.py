@@ -20,6 +20,7 @@ K_LEVELS = {
     "k_critical": Threshold("mmol/L", low=5.5, high=7.5),  # latest K at or above: critical
     "k_high": Threshold("mmol/L", low=4.5, high=6.5),      # latest K at or above: warning
     "k_low": Threshold("mmol/L", low=3.0, high=4.0),       # below: low (rebound warning when early post-dialysis)
+    "k_early_post_low": Threshold("mmol/L", low=2.5, high=3.5),  # early post-dialysis K below this is a true deficit
     "k_recent": Threshold("d", low=1, high=30),            # no K result this recent: warning + K order
     **ACUTE_THRESHOLDS,
 }
@@ -42,10 +43,31 @@ def potassium_supplement(ctx: RuleContext) -> list[Finding]:
         if variant in ("critical", "high", "high-superseded"):
             suggestions = [s for s in (remove_order(order, recommended=True),) if s] + suggestions
         values = {**order_values(order), **k.values(ctx.snapshot, "k", f"no serum potassium in the last {p['k_recent']:.0f} days"),
-                  "salt": salt, "k_high": f"{p['k_high']:.1f} mmol/L", "k_critical": f"{p['k_critical']:.1f} mmol/L"}
+                  "salt": salt, "k_high": f"{p['k_high']:.1f} mmol/L", "k_critical": f"{p['k_critical']:.1f} mmol/L",
+                  **_K_MODALITY[kind],
+                  "k_stale": "dialyzed since" if not k.current else f"older than {_acute_hours(kind, p):g} h",
+                  "k_why": ("Dialysis since then has removed potassium" if not k.current else
+                            f"It is older than {_acute_hours(kind, p):g} h")}
         out.append(Finding(values=values, indicator=indicator, variant=variant, suggestions=suggestions,
                            order_ref=order.reference))
     return out
+
+
+# policy section 1.5: session wording only for hemodialysis; PD and CRRT name their own levers
+_K_MODALITY = {
+    "HD": {"k_stays": "it stays until the next dialysis",
+           "k_review": "Review diet, potassium binders, dialysate potassium and the timing of the next session."},
+    "PD": {"k_stays": "PD removes it only slowly",
+           "k_review": "Review diet, potassium binders and the PD prescription (exchange number and volume)."},
+    "CRRT": {"k_stays": "review the CRRT fluids",
+             "k_review": "Review the potassium in the CRRT dialysate and replacement fluids, and the CRRT dose."},
+    "unknown": {"k_stays": "it accumulates on dialysis",
+                "k_review": "Review diet, potassium binders and the dialysis prescription."},
+}
+
+
+def _acute_hours(kind: str, p: Mapping[str, float]) -> float:
+    return p["acute_hours_crrt"] if kind == "CRRT" else p["acute_hours"]
 
 
 def _potassium_tier(k: LabView, kind: str, p: Mapping[str, float]
@@ -57,13 +79,17 @@ def _potassium_tier(k: LabView, kind: str, p: Mapping[str, float]
         critical = k.at_or_above(p["k_critical"])
         if critical and k.acute_ok:
             return "critical", "critical", []
-        if not k.current:
-            return "high-superseded", "warning", [order_lab("k")]  # recheck: dialyzed since
+        if not k.current or critical:
+            # superseded (dialyzed since), or would be critical but older than the acute look-back
+            # (policy section 2): a warning that asks for a recheck, never a critical card
+            return "high-superseded", "warning", [order_lab("k")]
         return "high", "warning", []
     if kind == "PD":
         return None, None, []  # PD with K below the warning level: oral KCl is often right (Pichitporn 2022)
     if k.below(p["k_low"]):
-        if k.early_post:
+        # policy section 2: only an early-post K at or above k_early_post_low is transient; below it the
+        # deficit is real and the replacement must not be discouraged (section 1.6): no rebound card
+        if k.early_post and not k.below(p["k_early_post_low"]):
             return "rebound", "warning", [order_lab("k")]
         return None, None, []  # a current low K: replacement is appropriate (co-management may apply)
     if kind in ("HD", "unknown"):
@@ -108,12 +134,15 @@ def magnesium_co_management(ctx: RuleContext) -> list[Finding]:
             continue
         if not low:
             continue
-        variant = "unknown" if mg.result is None else None
+        # the rationale differs by deficit: refractory hypokalemia (Huang & Kuo) for K; impaired PTH for Ca
+        variant = ("unknown" if mg.result is None else None) if deficit == "potassium" else (
+            "calcium-unknown" if mg.result is None else "calcium")
         values = {**order_values(order), **value.values(ctx.snapshot, "low_value", "—"), **mg.values(
             ctx.snapshot, "mg", f"no serum magnesium in the last {p['mg_lookback']:.0f} days"),
             "deficit": deficit, "deficit_short": name, "mg_low": f"{p['mg_low']:.2f} mmol/L"}
-        out.append(Finding(values=values, indicator="info" if variant else "warning", variant=variant,
-                           suggestions=[order_lab("mg")] if variant else [], order_ref=order.reference))
+        unknown = mg.result is None
+        out.append(Finding(values=values, indicator="info" if unknown else "warning", variant=variant,
+                           suggestions=[order_lab("mg")] if unknown else [], order_ref=order.reference))
     return out
 
 
@@ -171,21 +200,23 @@ def parenteral_magnesium(ctx: RuleContext) -> list[Finding]:
         values = {**order_values(order), **mg.values(ctx.snapshot, "mg", f"no serum magnesium in the last {p['mg_recent']:.0f} days"),
                   "total_24h": _grams(totals.h24, totals.upper_bound), "total_48h": _grams(totals.h48, totals.upper_bound),
                   "reading": "; ".join(totals.readings) or "as ordered",
-                  "also": _also(candidates, variant), "salt": order.parenteral_magnesium,
+                  "salt": order.parenteral_magnesium,
                   "max_24h": f"{p['max_24h']:g} g", "max_48h": f"{p['max_48h']:g} g"}
+        values["also"] = _also(candidates, variant, values)
         out.append(Finding(values=values, indicator=indicator, variant=variant,
                            suggestions=[s for s in suggestions if s], order_ref=order.reference))
     return out
 
 
-_ALSO = {"over-24h": "more than the 24 h level-check limit is ordered", "over-48h": "more than the 48 h limit is ordered",
+_ALSO = {"over-24h": "{total_24h} in 24 h is more than {max_24h}: check a level before repeating",
+         "over-48h": "{total_48h} in 48 h is more than the {max_48h} limit",
          "high": "serum Mg is high", "high-superseded": "serum Mg was high before the last session (recheck it)",
          "no-deficiency": "there is no Mg deficiency",
          "missing": "there is no recent Mg result"}
 
 
-def _also(candidates: list[tuple[str, str]], chosen: str) -> str:
-    others = [_ALSO[v] for _i, v in candidates if v != chosen and v in _ALSO]
+def _also(candidates: list[tuple[str, str]], chosen: str, values: Mapping[str, str]) -> str:
+    others = [_ALSO[v].format(**values) for _i, v in candidates if v != chosen and v in _ALSO]
     return (" Also: " + "; ".join(dict.fromkeys(others)) + ".") if others else ""
 
 
@@ -244,8 +275,9 @@ def aluminum_containing_drug(ctx: RuleContext) -> list[Finding]:
                   "drug": "sucralfate" if drug == "sucralfate" else "aluminum hydroxide",
                   "citrate": (f" This patient's orders include a citrate salt ({'; '.join(others)}): do not give "
                               f"them together." if others else "")}
+        # the phosphate-binder advice fits aluminum hydroxide only: sucralfate has its own wording
         out.append(Finding(values=values, suggestions=[order_lab("aluminum")] if al.result is None else [],
-                           order_ref=order.reference))
+                           variant="sucralfate" if drug == "sucralfate" else None, order_ref=order.reference))
     return out
 
 

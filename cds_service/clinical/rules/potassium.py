@@ -6,12 +6,15 @@ warning with recheck wording and a potassium order instead (policy section 2).
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ..snapshot import Snapshot
+from ..timeutil import format_delta
 
 from ..medication_list import potassium_sources
 from ..wording import value_text
 from . import PATIENT_VIEW, Finding, RuleContext, Threshold, order_lab, rule
-from .pv_common import ACUTE, MG_LOW, high_tiers, named_sources, read, recheck_reason
+from .pv_common import ACUTE, MG_LOW, counted_text, high_tiers, named_sources, read, recheck_reason
 
 K_HIGH = Threshold("mmol/L", low=5.5, high=7.0)
 K_CRITICAL = Threshold("mmol/L", low=6.0, high=8.0)
@@ -33,17 +36,35 @@ def hyperkalemia(ctx: RuleContext) -> list[Finding]:
         return []
     values = {
         "k": value_text(k.lab),
-        "k_when": snap.when_text(k.lab),
+        "k_when": snap.when_text(k.lab) + (counted_text(k) if k.acute(snap.now) else ""),
         "k_sources": named_sources(potassium_sources(snap.medications), "Potassium on the active medication list",
                                    "No potassium supplement is on the active medication list."),
         "modality_line": _modality_line(
-            snap, "On peritoneal dialysis: review dietary K and binders; dialysis with urgent exchanges or HD "
-                  "if K stays high.",
+            snap, "On peritoneal dialysis: urgent exchanges, or HD if K stays high.",
             "On CRRT: check the replacement and dialysate fluid K and the circuit's delivered dose.",
-            "Review dialysate K and bring the next session forward if needed."),
+            "Review the dialysate K and bring the next session forward if needed."),
+        "removal": _modality_line(
+            snap, "**Remove it: urgent exchanges, or HD if K stays high.** Contact the renal team now.",
+            "**Remove it: increase the CRRT dose with potassium-free replacement and dialysate fluid** and check "
+            "the circuit's delivered dose. Contact the renal team now.",
+            "**Remove it: urgent dialysis.** Contact the renal team now."),
+        "remove_short": _modality_line(snap, "urgent exchanges or HD", "raise the CRRT dose, K-free fluids",
+                                       "urgent dialysis"),
+        "recheck_timing": _recheck_timing(snap),
         "reason": "",
     }
     return high_tiers(ctx, k, values, p["k_critical"], "k")
+
+
+def _recheck_timing(snap: Snapshot) -> str:
+    """When to recheck K: on HD once 2 h have passed since the last session (rebound), otherwise now."""
+    if snap.modality == "CRRT":
+        return "now (CRRT changes K continuously)"
+    since = snap.hours_since_last_session()
+    if snap.modality in ("HD", "unknown") and since is not None and 0 <= since < 2:
+        return (f"once 2 h have passed since the session that ended {format_delta(timedelta(hours=since))} ago "
+                f"(in {format_delta(timedelta(hours=2 - since))}), or before the next session")
+    return "now, before the next session" if snap.modality in ("HD", "unknown") else "now"
 
 
 @rule("hypokalemia-severe", hooks={PATIENT_VIEW}, needs={"labs"}, tags={"severe-tier", "analyte:k"},
@@ -70,12 +91,15 @@ def hypokalemia_severe(ctx: RuleContext) -> list[Finding]:
                 "with continuous ECG monitoring.")
     else:
         tier = ("Replace potassium cautiously with ECG monitoring: an anuric patient cannot excrete an excess "
-                "until the next session.")
+                + ("until the next session." if snap.modality in ("HD", "unknown") else
+                   "and PD removes it only slowly." if snap.modality == "PD" else "except through the CRRT circuit."))
     values = {
         "k": value_text(k.lab),
         "k_when": snap.when_text(k.lab),
         "tier": tier,
         "mg_line": mg_line,
+        "recheck_line": ("Recheck K after the replacement and before the next session."
+                         if snap.modality in ("HD", "unknown") else "Recheck K after the replacement."),
         "modality_line": _modality_line(
             snap, ("On peritoneal dialysis: once K is 2.5 mmol/L or more, oral potassium chloride titrated to K "
                    "4–5 mmol/L (Pichitporn 2022)." if k.below(p["k_iv"]) else

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from ..electrolytes import Reading, acute_window, reading
 from ..symptoms import cramps
+from ..timeutil import format_delta
 from ..wording import ago_text
 from . import Finding, RuleContext, Threshold, order_lab
 
@@ -44,6 +45,18 @@ def named_sources(orders: Sequence[Any], lead: str, none: str, tail: str = ".") 
     if not orders:
         return none
     return f"{lead}: " + "; ".join(o.label(60) for o in orders[:3]) + tail
+
+
+def counted_text(r: Reading) -> str:
+    """'' or why a value drawn before or during a session still counts as current (policy section 2)."""
+    t = r.timing
+    if t is None or t.exception is None:
+        return ""
+    if t.exception == "short-session" and t.session is not None and t.session.duration is not None:
+        return f"; still counted: the session was cut short at {format_delta(t.session.duration)}"
+    if t.exception == "short-session":
+        return "; still counted: the session was cut short"
+    return "; still counted: an ECG change was documented after it"
 
 
 def recheck_reason(r: Reading) -> str:

@@ -26,6 +26,7 @@ def ultrafiltration_rate(ctx: RuleContext) -> list[Finding]:
         "ufr": f"{u.ufr:.1f} mL/kg/h",
         "session": f"the session that ended {ago_text(u.end, snap.now)} ({format_delta(u.duration)})",
         "weights": (f"{u.pre.value:.1f} kg before, {u.post.value:.1f} kg after: {u.removed_kg:.1f} kg removed"),
-        "count": (f"{len(high)} of {len(measured)} sessions with weights in the last {p['session_window']:g} days "
-                  f"were at {p['ufr_high']:g} mL/kg/h or more."),
+        "count": (f"{len(high)} of {len(measured)} {'session' if len(measured) == 1 else 'sessions'} with weights "
+                  f"in the last {p['session_window']:g} days {'was' if len(high) == 1 else 'were'} at "
+                  f"{p['ufr_high']:g} mL/kg/h or more."),
     })]
