@@ -482,7 +482,7 @@ def test_hypertonic_saline_during_a_session_is_info(client):
 @pytest.mark.parametrize("kw,in_session,why", [
     ({}, False, "no HD session running"),                                          # no session in progress
     ({"route": {"text": "peripheral IV"}, "text": None}, True, "peripheral vein"),  # peripheral
-    ({"volume": 21}, True, "21 mL > 20 mL"),                                         # more than 20 mL
+    ({"volume": 21}, True, "21 mL, over 20 mL"),                                         # more than 20 mL
 ])
 def test_hypertonic_saline_critical(client, kw, in_session, why):
     card = only(sign(client, patient(session_in_progress=in_session), nacl(**kw)), "hypertonic-saline")

@@ -190,18 +190,18 @@ def test_report_over_cards_issued_and_answered_through_the_service(make_app, cap
 
 def test_override_reasons_show_their_card_file_labels(store, capsys, tmp_path):
     """EHRs often send the reason code alone, or their own wording: the report uses the card file's label."""
-    store.record_issued(PV, "h1", [("c1", "hypomagnesemia"), ("c2", "hypomagnesemia"), ("c3", "hypomagnesemia")])
+    store.record_issued(PV, "h1", [("c1", "electrolyte-review"), ("c2", "electrolyte-review"), ("c3", "electrolyte-review")])
     store.flush()
     store.add_feedback(PV, [
-        item("c1", "overridden", "dialysate-adjusted", None, "bath changed"),      # code only
-        item("c2", "overridden", "dialysate-adjusted", "DIALYSATE ADJ"),          # the EHR's own display
+        item("c1", "overridden", "cause-known", None, "bath changed"),             # code only
+        item("c2", "overridden", "cause-known", "DIALYSATE ADJ"),                 # the EHR's own display
         item("c3", "overridden", "ehr-local-code", "Patient declined"),           # a code no card file knows
     ])
     code, out, _err = run(capsys, "--db", str(tmp_path / "feedback.sqlite3"))
     assert code == 0
-    assert "- Dialysate magnesium already adjusted (`dialysate-adjusted`): 2" in out
+    assert "- Cause already known and being managed (`cause-known`): 2" in out
     assert "- Patient declined (`ehr-local-code`): 1" in out
-    assert "[Dialysate magnesium already adjusted]: “bath changed”" in out
+    assert "[Cause already known and being managed]: “bath changed”" in out
     assert "DIALYSATE ADJ" not in out
 
 

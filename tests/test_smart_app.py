@@ -15,7 +15,7 @@ from html import unescape
 import pytest
 import requests
 
-from support.helpers import PV, hook_request
+from support.helpers import PV, hook_request, rule_of
 from support.smart import NO_LABS, TREND, data_attr, fixture_results
 
 pytestmark = pytest.mark.fhir_server
@@ -117,7 +117,7 @@ def test_page_is_strict_no_script_no_store_and_tokens_stay_out_of_logs(env):
 def test_card_link_is_a_smart_link_to_the_app_with_the_analyte_and_hook_instance(env):
     body = hook_request(PV, TREND, fhir_server=env.fhir.base_url, token=env.fhir.token)
     cards = env.service.post(f"/cds-services/{PV}", body).json()["cards"]
-    low_mg = next(c for c in cards if c["source"]["topic"]["code"] == "hypomagnesemia")
+    low_mg = next(c for c in cards if rule_of(c) == "electrolyte-review")
     link = low_mg["links"][0]
     assert link["type"] == "smart" and link["url"] == f"{env.service.base_url}/smart/launch"
     assert json.loads(link["appContext"]) == {"analyte": "mg", "hookInstance": body["hookInstance"]}

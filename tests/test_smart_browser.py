@@ -36,7 +36,7 @@ READ_PAGE = """(() => ({
 def _open_from_card(chromium, env) -> dict:  # noqa: F811
     chromium.call("Page.navigate", url=f"{env.double.base_url}/ehr/patient/{TREND}")
     chromium.wait_for("document.body && document.body.dataset.ready === 'true' && !!document.querySelector('a.smart-link')")
-    chromium.evaluate("document.querySelector('article[data-topic=\"hypomagnesemia\"] a.smart-link').click(); true")
+    chromium.evaluate("document.querySelector('article[data-topic=\"ElectrolyteReview\"] a.smart-link').click(); true")
     chromium.wait_for(f"location.href.startsWith({json.dumps(env.service.base_url + '/smart/')}) && "
                       "document.readyState === 'complete' && document.body.dataset.ready === 'true'", timeout=60)
     return chromium.evaluate(READ_PAGE)

@@ -114,8 +114,8 @@ def test_app_context_is_read_leniently(value, expected):
 
 def test_card_file_key_becomes_a_smart_link_first_among_the_links():
     library = CardLibrary(REPO / "cards")
-    card = library.files["hypokalemia"]
-    finding = Finding("hypokalemia", values={k: "x" for k in card.data.get("placeholders", {})})
+    card = library.files["hypokalemia-severe"]
+    finding = Finding(rule_id="hypokalemia-severe", values={k: "x" for k in card.data.get("placeholders", {})})
     out = render_card(finding, card, "p1", "https://cds.example.org/smart/launch", "hook-9")
     assert out["links"][0] == {"label": "Open the electrolyte trends", "url": "https://cds.example.org/smart/launch",
                                "type": "smart", "appContext": '{"analyte":"k","hookInstance":"hook-9"}'}
@@ -204,7 +204,7 @@ def test_windowed_classes_equal_the_snapshots_on_a_full_history():
     and around every session's edges."""
     from cds_service import fixtures
     from cds_service.fhir.parse import parse_all
-    from helpers import fixture_bundle
+    from support.helpers import fixture_bundle
 
     bundle = fixtures.at(fixture_bundle("dx-low-mg-trend"), NOW)
     resources = [e["resource"] for e in bundle["entry"]]

@@ -118,7 +118,7 @@ def hypertonic_saline(ctx: RuleContext) -> list[Finding]:
             problems.append(("the volume per dose cannot be read", "volume unreadable"))
         elif volume > max_volume:
             problems.append((f"{volume:g} mL per dose is more than {max_volume:g} mL",
-                             f"{volume:g} mL > {max_volume:g} mL"))
+                             f"{volume:g} mL, over {max_volume:g} mL"))
         values = {**order_values(order), "max_volume": f"{max_volume:g} mL",
                   "volume": f"{volume:g} mL" if volume is not None else "not readable",
                   "problems": "; ".join(long for long, _short in problems) if problems else "none",
