@@ -237,3 +237,43 @@ def test_generated_variants(data, monkeypatch):
         paths = PATHS.get(resource.get("resourceType"), ["id"])
         _set(resource, data.draw(st.sampled_from(paths)), data.draw(st.sampled_from([*ODD, _DELETE])))
     assert_same(body, monkeypatch)
+
+
+# ---------------------------------------------------------------------- the projection's own checks
+
+def _procedure(**fields) -> dict:
+    base = {"resourceType": "Procedure", "id": "p1", "status": "completed", "subject": {"reference": "Patient/x"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "302497006"}]},
+            "performedPeriod": {"start": "2026-01-14T06:00:00Z", "end": "2026-01-14T10:00:00Z"}}
+    base.update(fields)
+    return base
+
+
+@pytest.mark.parametrize("fields", [
+    {"id": "p_1"}, {"id": "p 1"}, {"id": ""}, {"id": "x" * 256}, {"status": " completed"}, {"status": "a  b"},
+    {"status": ""}, {"performedPeriod": {"start": "2026-02-30T06:00:00Z"}},
+    {"performedPeriod": {"start": "2026-01-14T06:00:60Z"}}, {"performedDateTime": "2026-01-14 06:00"},
+    {"code": {"coding": [{"code": "30249 7006 "}]}},
+])
+def test_projection_refuses_what_the_full_model_refuses_every_time(fields):
+    """A refused value is refused on every call, however often valid values were seen before it."""
+    valid = projection.project(_procedure(), "Procedure")
+    assert isinstance(valid, projection.Procedure)
+    for _ in range(3):
+        assert not isinstance(projection.project(_procedure(**fields), "Procedure"), projection.Procedure)
+
+
+def test_remembered_values_are_per_kind():
+    """'2026-01-14' is a valid dateTime (seen first) but never a valid instant."""
+    obs = {"resourceType": "Observation", "id": "o1", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "19123-9"}]},
+           "effectiveDateTime": "2026-01-14", "valueQuantity": {"value": 0.5, "unit": "mmol/L"}}
+    assert isinstance(projection.project(obs, "Observation"), projection.Observation)
+    assert not isinstance(projection.project({**obs, "issued": "2026-01-14"}, "Observation"), projection.Observation)
+
+
+def test_remembered_values_stay_bounded(monkeypatch):
+    monkeypatch.setattr(projection, "MATCHED_MAX", 5)
+    for day in range(1, 20):
+        projection.project(_procedure(performedDateTime=f"2025-03-{day:02d}", performedPeriod=None), "Procedure")
+    assert len(projection._MATCHED["dateTime"]) <= 5

@@ -37,19 +37,37 @@ from .parse import lenient, model_class
 
 # FHIR primitive patterns as fhir.resources (fhir_core.types) applies them. pydantic searches
 # unanchored with Rust's regex, where ``$`` is the end of the text; ``\Z`` is the Python equivalent.
-Code = Annotated[str, msgspec.Meta(pattern=r"^[^\s]+(\s[^\s]+)*\Z")]
+# The patterns are not given to msgspec as constraints: msgspec runs a pattern through Python's ``re`` for
+# every value (about 1.2 us each, most of the cost of a projection). Each projected class checks its own
+# patterned elements in ``__post_init__`` instead, and a value that matched once is remembered (codes,
+# statuses and dates repeat across the resources of one call and between calls), so the regular expression
+# runs once per distinct string. A value that does not match raises ValueError, which msgspec reports as a
+# ValidationError: the resource goes to the full path, as it did when msgspec applied the pattern.
+Code = str
 String = Annotated[str, msgspec.Meta(min_length=1)]  # "[ \r\n\t\S]+" unanchored: any non-empty text
-Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9\-.]+\Z", max_length=255)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Uri = str  # "\S*" unanchored matches any text, the empty one included
 Decimal = int | float  # bool is refused (msgspec keeps bool and int apart); NaN never gets past the JSON parser
+DateTime = str
+Instant = str
+Date = str
 # The shapes accepted here are a subset of FHIR's dateTime and instant: no leap second (60), at most six
 # fractional digits (the full path truncates more); anything else goes to the full path.
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+\-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
-DateTime = Annotated[str, msgspec.Meta(
-    pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])({_TIME})?)?)?\Z")]
-Instant = Annotated[str, msgspec.Meta(pattern=rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1]){_TIME}\Z")]
-Date = Annotated[str, msgspec.Meta(pattern=rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?\Z")]
+PATTERNS: dict[str, re.Pattern[str]] = {
+    "code": re.compile(r"^[^\s]+(\s[^\s]+)*\Z"),
+    "dateTime": re.compile(rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])({_TIME})?)?)?\Z"),
+    "instant": re.compile(rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1]){_TIME}\Z"),
+    "date": re.compile(rf"^{_YEAR}(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?\Z"),
+}
+_DATED = frozenset({"dateTime", "instant", "date"})
+# Strings known to match, per pattern. Bounded: a set that fills up is emptied and refilled, so a worker
+# that runs for weeks never holds more than a few MB of them.
+_MATCHED: dict[str, set[str]] = {name: set() for name in PATTERNS}
+MATCHED_MAX = 20_000
+# FHIR id: [A-Za-z0-9\-\.]{1,64} as fhir.resources applies it (length up to 255 is checked by msgspec).
+_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-."
 
 _FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -70,6 +88,28 @@ def _valid_date(value: str | None) -> None:
         date.fromisoformat(value[:10])
 
 
+def _check(value: str | None, kind: str) -> None:
+    """ValueError unless ``value`` (when present) is a valid FHIR ``kind`` as the full models check it."""
+    if value is None:
+        return
+    seen = _MATCHED[kind]
+    if value in seen:
+        return
+    if PATTERNS[kind].search(value) is None:
+        raise ValueError(f"{value!r} is not a FHIR {kind}")
+    if kind in _DATED:
+        _valid_date(value)
+    if len(seen) >= MATCHED_MAX:
+        seen.clear()
+    seen.add(value)
+
+
+def _check_id(value: str | None) -> None:
+    # the id pattern is one character class: strip every allowed character and nothing may be left
+    if value is not None and value.strip(_ID_CHARS):
+        raise ValueError(f"{value!r} is not a FHIR id")
+
+
 class _Element(msgspec.Struct, kw_only=True):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -81,6 +121,9 @@ class Coding(_Element, kw_only=True):
     system: Uri | None = None
     code: Code | None = None
     display: String | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.code, "code")
 
 
 class CodeableConcept(_Element, kw_only=True):
@@ -95,14 +138,18 @@ class Quantity(_Element, kw_only=True):
     system: Uri | None = None
     code: Code | None = None
 
+    def __post_init__(self) -> None:
+        _check(self.comparator, "code")
+        _check(self.code, "code")
+
 
 class Period(_Element, kw_only=True):
     start: DateTime | None = None
     end: DateTime | None = None
 
     def __post_init__(self) -> None:
-        _valid_date(self.start)
-        _valid_date(self.end)
+        _check(self.start, "dateTime")
+        _check(self.end, "dateTime")
 
 
 class Reference(_Element, kw_only=True):
@@ -139,9 +186,11 @@ class Observation(_Resource, kw_only=True):
     valueBoolean: bool | None = None
 
     def __post_init__(self) -> None:
-        _valid_date(self.effectiveDateTime)
-        _valid_date(self.effectiveInstant)
-        _valid_date(self.issued)
+        _check_id(self.id)
+        _check(self.status, "code")
+        _check(self.effectiveDateTime, "dateTime")
+        _check(self.effectiveInstant, "instant")
+        _check(self.issued, "instant")
 
 
 class Condition(_Resource, kw_only=True):
@@ -156,9 +205,10 @@ class Condition(_Resource, kw_only=True):
     recordedDate: DateTime | None = None
 
     def __post_init__(self) -> None:
-        _valid_date(self.onsetDateTime)
-        _valid_date(self.abatementDateTime)
-        _valid_date(self.recordedDate)
+        _check_id(self.id)
+        _check(self.onsetDateTime, "dateTime")
+        _check(self.abatementDateTime, "dateTime")
+        _check(self.recordedDate, "dateTime")
 
 
 class Procedure(_Resource, kw_only=True):
@@ -169,7 +219,9 @@ class Procedure(_Resource, kw_only=True):
     performedPeriod: Period | None = None
 
     def __post_init__(self) -> None:
-        _valid_date(self.performedDateTime)
+        _check_id(self.id)
+        _check(self.status, "code")
+        _check(self.performedDateTime, "dateTime")
 
 
 class Encounter(_Resource, kw_only=True):
@@ -179,13 +231,19 @@ class Encounter(_Resource, kw_only=True):
     period: Period | None = None
     subject: Reference | None = None
 
+    def __post_init__(self) -> None:
+        _check_id(self.id)
+        _check(self.status, "code")
+
 
 class Patient(_Resource, kw_only=True):
     gender: Code | None = None
     birthDate: Date | None = None
 
     def __post_init__(self) -> None:
-        _valid_date(self.birthDate)
+        _check_id(self.id)
+        _check(self.gender, "code")
+        _check(self.birthDate, "date")
 
 
 PROJECTED: dict[str, type[_Resource]] = {cls.__name__: cls for cls in (Observation, Condition, Procedure,
