@@ -97,9 +97,9 @@ def _kind(found: set[tuple[str, str]]) -> str:
 
 def _procedure_session(proc: Any, now: datetime) -> Session | None:
     status = str(getattr(proc, "status", "") or "")
-    if not may_be_session("Procedure", status, getattr(proc, "code", None)):
-        return None
     found = pairs(getattr(proc, "code", None))
+    if status in PROCEDURE_NOT_A_SESSION or not found & codes.DIALYSIS_PROCEDURES:
+        return None  # may_be_session, with the codes read once
     start = end = None
     period = getattr(proc, "performedPeriod", None)
     if period is not None:
@@ -124,9 +124,9 @@ def _procedure_session(proc: Any, now: datetime) -> Session | None:
 
 def _encounter_session(enc: Any, now: datetime) -> Session | None:
     status = str(getattr(enc, "status", "") or "")
-    if not may_be_session("Encounter", status, getattr(enc, "type", None)):
-        return None
     found = pairs(getattr(enc, "type", None))
+    if status in ENCOUNTER_NOT_A_SESSION or not found & codes.DIALYSIS_ENCOUNTER_TYPES:
+        return None  # may_be_session, with the codes read once
     period = getattr(enc, "period", None)
     start = parse_fhir_datetime(period.start) if period is not None else None
     end = parse_fhir_datetime(period.end) if period is not None else None
@@ -211,8 +211,13 @@ def assess(conditions: Iterable[Any], procedures: Iterable[Any], encounters: Ite
         if s is not None:
             raw_sessions.append(s)
 
+    # Each session's time is compared with "now" for two windows several times below: once each here.
+    latest_ok = now + _FUTURE_SLACK
+    earliest = {window: now - window, history: now - history}
+
     def in_window(s: Session, span: timedelta) -> bool:
-        return _is_recent(_session_time(s), now, span)
+        moment = s.end or s.start
+        return moment is not None and earliest[span] <= moment <= latest_ok
 
     pd_orders = sorted(pd_orders)
     pd_evidence = pd_condition or bool(pd_orders) or any(s.kind == "PD" for s in raw_sessions if in_window(s, window))
@@ -250,8 +255,8 @@ def _session_time(s: Session) -> datetime | None:
     return s.end or s.start
 
 
-def _is_recent(moment: datetime | None, now: datetime, window: timedelta) -> bool:
-    return moment is not None and now - moment <= window and moment <= now + timedelta(minutes=5)
+_FUTURE_SLACK = timedelta(minutes=5)
+
 
 
 def _system_name(system: str) -> str:
