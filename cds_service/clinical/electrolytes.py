@@ -87,6 +87,8 @@ def acute_window(snapshot: Snapshot, hd_pd_hours: float = 72.0, crrt_hours: floa
 
 def reading(snapshot: Snapshot, analyte: str, *, chronic: timedelta = CHRONIC_LOOKBACK,
             acute: timedelta = timedelta(hours=72)) -> Reading:
-    """The newest usable result of ``analyte`` inside ``chronic``, with its timing."""
-    result = snapshot.latest(analyte, within=chronic)
-    return Reading(analyte, result, snapshot.timing(result) if result is not None else None, acute)
+    """The newest usable result of ``analyte`` inside ``chronic``, with its timing (once per snapshot)."""
+    def compute() -> Reading:
+        result = snapshot.latest(analyte, within=chronic)
+        return Reading(analyte, result, snapshot.timing(result) if result is not None else None, acute)
+    return snapshot.memo(("reading", analyte, chronic, acute), compute)

@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from . import codes, wording
 from .dialysis import DialysisStatus
 from .labs import LabPanel, LabResult
-from .timing import ResultClass, Session, Timing, timing
+from .timing import ResultClass, Session, Timing, hd_spans, timing
 from .weights import SessionUfr, session_ufrs
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -38,9 +40,12 @@ class Snapshot:
     # Design numbers of section 2, kept here so that every rule times results the same way.
     early_post_hours: float = 2.0
     short_session_hours: float = 2.0
-    # Rules ask for the timing of the same few results many times (about 20 asks per call); each answer is
-    # kept for the inputs it was computed from.
-    _timings: dict[tuple[Any, ...], Timing] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Rules ask for the timing of the same few results many times (about 20 asks per call), and several rules
+    # ask the same questions of the record (the newest Mg, cramps in the last 7 days); each answer is kept
+    # for the inputs it was computed from (see ``memo``).
+    _timings: dict[tuple[Any, ...], tuple[LabResult, Timing]] = field(default_factory=dict, init=False, repr=False,
+                                                                    compare=False)
+    _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ dialysis
     @property
@@ -69,19 +74,39 @@ class Snapshot:
         return (self.now - last.end).total_seconds() / 3600.0
 
     # ------------------------------------------------------------------ results and time
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+        """``compute()``, worked out once per snapshot for ``key``.
+
+        The key must hold every input of ``compute`` besides the snapshot's own fields named in ``_inputs``
+        (now, the dialysis status, the record's lists), which are added here: a test or caller that replaces
+        one of them gets a fresh answer.
+        """
+        full = (key, self._inputs())
+        if full in self._memo:
+            return self._memo[full]  # type: ignore[no-any-return]
+        value = self._memo[full] = compute()
+        return value
+
+    def _inputs(self) -> tuple[Any, ...]:
+        return (self.now, id(self.dialysis), id(self.labs), id(self.conditions), id(self.symptom_observations),
+                self.early_post_hours, self.short_session_hours, self.ecg_change_times)
+
     def timing(self, result: LabResult) -> Timing:
-        key = (result, self.now, id(self.dialysis), self.early_post_hours, self.short_session_hours,
-               tuple(self.ecg_change_times))
+        key = (id(result), self._inputs())
         found = self._timings.get(key)
-        if found is not None:
-            return found
+        if found is not None and found[0] is result:
+            return found[1]
+        spans = self.memo(("hd-spans",), self._hd_spans)
+        answer = timing(result.time, (), self.now, early_post_hours=self.early_post_hours,
+                        short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
+                        coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
+                        coded_post=result.loinc in codes.POST_DIALYSIS_CODES, spans=spans)
+        self._timings[key] = (result, answer)  # the result is kept, so its id cannot be reused while cached
+        return answer
+
+    def _hd_spans(self) -> list[Any]:
         sessions = self.sessions if self.session_in_progress is None else [*self.sessions, self.session_in_progress]
-        found = timing(result.time, sessions, self.now, early_post_hours=self.early_post_hours,
-                       short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
-                       coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
-                       coded_post=result.loinc in codes.POST_DIALYSIS_CODES)
-        self._timings[key] = found
-        return found
+        return hd_spans(sessions)
 
     def classify(self, result: LabResult) -> ResultClass:
         return self.timing(result).cls

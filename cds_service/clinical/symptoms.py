@@ -98,8 +98,8 @@ def documented(conditions: Iterable[Any], observations: Iterable[Any], wanted: s
 
 def cramps(snapshot: Any, window: timedelta) -> list[Documented]:
     """Cramp or spasm (SNOMED 55300003, 45352006; ICD-10-CM R25.2) documented inside ``window``."""
-    return documented(snapshot.conditions, snapshot.symptom_observations, codes.CRAMP_CODES, snapshot.now, window,
-                      episodes=True)
+    return list(snapshot.memo(("cramps", window), lambda: documented(
+        snapshot.conditions, snapshot.symptom_observations, codes.CRAMP_CODES, snapshot.now, window, episodes=True)))
 
 
 def tetany(snapshot: Any, window: timedelta) -> list[Documented]:

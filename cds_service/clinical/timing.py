@@ -104,15 +104,18 @@ class _Span:
         return self.end if self.session.completed else None
 
 
-def _hd(sessions: Iterable[Session]) -> list[_Span]:
+def hd_spans(sessions: Iterable[Session]) -> list[_Span]:
+    """The HD sessions results are timed against, oldest first (work out once, pass to ``timing`` as ``spans``)."""
     spans = [_Span(s.start, s.end, s) for s in sessions if s.kind == "HD" and s.start is not None]
     return sorted(spans, key=lambda x: x.start)
 
 
 def timing(when: datetime, sessions: Sequence[Session], now: datetime, *, early_post_hours: float = 2.0,
            short_session_hours: float = 2.0, ecg_change_times: Iterable[datetime] = (),
-           coded_pre: bool = False, coded_post: bool = False) -> Timing:
+           coded_pre: bool = False, coded_post: bool = False, spans: Sequence[_Span] | None = None) -> Timing:
     """Classify a result taken at ``when``; see the module docstring.
+
+    ``spans``: ``hd_spans(sessions)`` when the caller has it already (``sessions`` is then not read).
 
     ``coded_pre`` / ``coded_post``: the result's code itself says pre- or post-dialysis (e.g. LOINC
     51618-7 / 29349-8). A pre-dialysis sample is often timed at or just after the session start and
@@ -120,7 +123,7 @@ def timing(when: datetime, sessions: Sequence[Session], now: datetime, *, early_
     """
     if when - now > FUTURE_TOLERANCE:
         return Timing(ResultClass.FUTURE)
-    hd = _hd(sessions)
+    hd = hd_spans(sessions) if spans is None else spans
     short = timedelta(hours=short_session_hours)
     ecg = sorted(t for t in ecg_change_times if t <= now + FUTURE_TOLERANCE)
 

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 import yaml
@@ -108,17 +109,23 @@ class CardLibrary:
         for path in paths:
             data = load_yaml(path.read_text(encoding="utf-8"))
             self.files[data["rule"]] = CardFile(data["rule"], data, path)
+        # What every hook call asks of the library, worked out once: a library never changes once loaded (an
+        # edited folder is loaded as a new library). Read-only, so that no rule can change another call's values.
+        self._thresholds = MappingProxyType({rule: MappingProxyType(f.thresholds) for rule, f in self.files.items()})
+        self._silent = frozenset(rule for rule, f in self.files.items() if f.status == "silent")
+        self._placeholders = MappingProxyType({rule: f.placeholders for rule, f in self.files.items()
+                                               if f.status != "off"})
 
-    def thresholds(self) -> dict[str, dict[str, float]]:
-        return {rule: f.thresholds for rule, f in self.files.items()}
+    def thresholds(self) -> Mapping[str, Mapping[str, float]]:
+        return self._thresholds
 
     def silent(self) -> frozenset[str]:
         """Rules whose card file says ``status: silent``: they run, their findings are recorded, no card is shown."""
-        return frozenset(rule for rule, f in self.files.items() if f.status == "silent")
+        return self._silent
 
-    def placeholders(self) -> dict[str, frozenset[str]]:
+    def placeholders(self) -> Mapping[str, frozenset[str]]:
         """Placeholders of every rule that runs (status active or silent; a rule with status off is absent)."""
-        return {rule: f.placeholders for rule, f in self.files.items() if f.status != "off"}
+        return self._placeholders
 
     def require(self, rule_ids: Iterable[str]) -> None:
         missing = sorted(set(rule_ids) - set(self.files))
@@ -133,7 +140,8 @@ class _Values(dict):
 
 
 def fill(template: str, values: Mapping[str, Any]) -> str:
-    return string.Formatter().vformat(template, (), _Values(values))
+    # str.format_map is the C implementation of the same format syntax (string.Formatter is its Python twin)
+    return template.format_map(_Values(values))
 
 
 def _clip_summary(text: str, rule: str) -> str:
