@@ -275,5 +275,20 @@ def test_remembered_values_are_per_kind():
 def test_remembered_values_stay_bounded(monkeypatch):
     monkeypatch.setattr(projection, "MATCHED_MAX", 5)
     for day in range(1, 20):
-        projection.project(_procedure(performedDateTime=f"2025-03-{day:02d}", performedPeriod=None), "Procedure")
-    assert len(projection._MATCHED["dateTime"]) <= 5
+        raw = _procedure(performedDateTime=f"2025-03-{day:02d}")
+        del raw["performedPeriod"]
+        assert isinstance(projection.project(raw, "Procedure"), projection.Procedure)
+        assert len(projection._MATCHED["dateTime"]) <= 5
+
+
+@pytest.mark.parametrize("cls, trim", [(projection.Observation, "_trim_observation"),
+                                       (projection.Procedure, "_trim_procedure"),
+                                       (projection.Encounter, "_trim_encounter")])
+def test_trimming_keeps_every_element_the_projection_reads(cls, trim):
+    """The projection is given untrimmed resources: that is the same only while the trim keeps all it declares."""
+    import msgspec
+
+    from cds_service.hooks import context
+    declared = {f.encode_name for f in msgspec.structs.fields(cls)}
+    kept = getattr(context, trim)({name: 1 for name in declared})
+    assert set(kept) == declared

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import msgspec
 
@@ -43,14 +43,16 @@ from .parse import lenient, model_class
 # statuses and dates repeat across the resources of one call and between calls), so the regular expression
 # runs once per distinct string. A value that does not match raises ValueError, which msgspec reports as a
 # ValidationError: the resource goes to the full path, as it did when msgspec applied the pattern.
-Code = str
+# The aliases carry a description only (no constraint msgspec would check), so that code reading the Structs
+# can tell a date from a code.
+Code = Annotated[str, msgspec.Meta(description="FHIR code")]
 String = Annotated[str, msgspec.Meta(min_length=1)]  # "[ \r\n\t\S]+" unanchored: any non-empty text
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
 Uri = str  # "\S*" unanchored matches any text, the empty one included
 Decimal = int | float  # bool is refused (msgspec keeps bool and int apart); NaN never gets past the JSON parser
-DateTime = str
-Instant = str
-Date = str
+DateTime = Annotated[str, msgspec.Meta(description="FHIR dateTime")]
+Instant = Annotated[str, msgspec.Meta(description="FHIR instant")]
+Date = Annotated[str, msgspec.Meta(description="FHIR date")]
 # The shapes accepted here are a subset of FHIR's dateTime and instant: no leap second (60), at most six
 # fractional digits (the full path truncates more); anything else goes to the full path.
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -169,7 +171,8 @@ class _Resource(_Element, dict=True, kw_only=True):
         UNDECLARED_READS[(self.resourceType, name)] += 1
         full = self.__dict__.get("_full", False)
         if full is False:
-            full = lenient(self.__dict__["_raw"], self.resourceType)
+            raw, repair = self.__dict__["_raw"], self.__dict__.get("_repair")
+            full = lenient(raw if repair is None else repair(raw), self.resourceType)
             self.__dict__["_full"] = full
         return getattr(full, name)
 
@@ -271,17 +274,25 @@ def _one_per_choice(raw: dict, choices: dict[str, str]) -> bool:
     return True
 
 
-def project(raw: Any, resource_type: str | None = None, notes: list[str] | None = None) -> Any:
-    """The resource as a typed projection, or (when the projection refuses it) as ``lenient`` returns it."""
+def project(raw: Any, resource_type: str | None = None, notes: list[str] | None = None,
+            repair: Callable[[dict], dict] | None = None) -> Any:
+    """The resource as a typed projection, or (when the projection refuses it) as ``lenient`` returns it.
+
+    ``repair``: what the full path is given instead of ``raw`` (the snapshot builder trims a resource to the
+    elements it reads). The projection reads only declared elements, so it needs no trimming as long as the
+    trim keeps every declared element and every choice variant; it is applied only when the full path runs.
+    """
     if not isinstance(raw, dict):
         return None
     rtype = resource_type or raw.get("resourceType")
     cls = PROJECTED.get(rtype) if isinstance(rtype, str) else None
     if cls is None or raw.get("resourceType") != rtype or not _one_per_choice(raw, _CHOICES[cls.__name__]):
-        return lenient(raw, resource_type, notes)
+        return lenient(raw if repair is None else repair(raw), resource_type, notes)
     try:
         obj = msgspec.convert(raw, cls)
     except msgspec.ValidationError:
-        return lenient(raw, resource_type, notes)
+        return lenient(raw if repair is None else repair(raw), resource_type, notes)
     obj.__dict__["_raw"] = raw
+    if repair is not None:
+        obj.__dict__["_repair"] = repair
     return obj

@@ -48,8 +48,20 @@ def _trim(raw: dict, keep: tuple[str, ...], choice_prefixes: tuple[str, ...]) ->
     return {k: v for k, v in raw.items() if k in keep or k.startswith(choice_prefixes)}
 
 
+def _trim_observation(raw: dict) -> dict:
+    return _trim(raw, _OBSERVATION_KEEP, ("value", "effective"))
+
+
+def _trim_procedure(raw: dict) -> dict:
+    return _trim(raw, _PROCEDURE_KEEP, ("performed",))
+
+
+def _trim_encounter(raw: dict) -> dict:
+    return _trim(raw, _ENCOUNTER_KEEP, ())
+
+
 def _parse_observation(raw: dict):
-    return project(_trim(raw, _OBSERVATION_KEEP, ("value", "effective")), "Observation")
+    return project(raw, "Observation", repair=_trim_observation)
 
 
 class LazyModels(Sequence):
@@ -144,9 +156,9 @@ def _session_candidates(procedures: list[dict], encounters: list[dict]) -> list[
 def _model(c: _Candidate, notes: list[str] | None):
     if c.model is None:
         if c.kind == "Procedure":
-            c.model = project(_trim(c.raw, _PROCEDURE_KEEP, ("performed",)), "Procedure", notes) or False
+            c.model = project(c.raw, "Procedure", notes, repair=_trim_procedure) or False
         else:
-            c.model = project(_trim(c.raw, _ENCOUNTER_KEEP, ()), "Encounter", notes) or False
+            c.model = project(c.raw, "Encounter", notes, repair=_trim_encounter) or False
     return c.model or None
 
 

@@ -106,4 +106,8 @@ def _draft_view(draft: Any) -> Any:
 
 def full_path(monkeypatch: Any) -> None:
     """Make the snapshot builder use fhir.resources for every resource (the path before the projection)."""
-    monkeypatch.setattr(ctx_mod, "project", lenient)
+    def full(raw: Any, resource_type: str | None = None, notes: list[str] | None = None,
+             repair: Any = None) -> Any:
+        return lenient(raw if repair is None else repair(raw), resource_type, notes)
+
+    monkeypatch.setattr(ctx_mod, "project", full)
