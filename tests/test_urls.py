@@ -26,3 +26,10 @@ def test_path_prefix_is_matched_on_segment_boundaries():
 def test_refused_shapes(url):
     with pytest.raises(UrlRefused):
         parse_base(url)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1f", " ", "\x7f", "\x80", "é", "\u2028", "\ud800", "\U0001f600", "\\"])
+def test_refused_characters_anywhere_in_a_url(char):
+    for url in (f"{char}https://fhir.example/r4", f"https://fhir.exa{char}mple/r4", f"https://fhir.example/r4?q={char}"):
+        with pytest.raises(UrlRefused):
+            parse_base(url)

@@ -46,6 +46,9 @@ def is_loopback(host: str) -> bool:
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 _ENCODED_PATH_TRICKS = ("%2e", "%2f", "%5c", "%00")
+# Control characters, space, DEL and everything past ASCII, and backslashes: one C-speed search (a query URL of
+# the prefetch templates is about 1,000 characters, and a character-by-character check cost about 0.1 ms).
+_REFUSED_CHAR = re.compile(r"[\x00-\x20\x7f-\U0010ffff\\]")
 
 
 def _normalise_host(raw: str | None) -> str:
@@ -93,7 +96,7 @@ def parse_base(url: str) -> Base:
     """
     if not isinstance(url, str) or not url:
         raise UrlRefused("not a URL")
-    if any(ord(c) <= 0x20 or ord(c) >= 0x7F or c == "\\" for c in url):
+    if _REFUSED_CHAR.search(url):
         raise UrlRefused("control, space, backslash or non-ASCII character in URL")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
