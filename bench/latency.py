@@ -59,14 +59,23 @@ def measure(n_obs: int, calls: int, freeze: bool = False) -> dict:
     if freeze:
         gc.freeze()
     samples, stages = [], {}
+    collections = {0: 0, 1: 0, 2: 0}
+
+    def counted(phase: str, info: dict) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
+
+    gc.callbacks.append(counted)
     for _ in range(calls):
         t0 = time.perf_counter()
         _, timings = once()
         samples.append((time.perf_counter() - t0) * 1000.0)
         for name, ms in timings.stages.items():
             stages.setdefault(name, []).append(ms)
+    gc.callbacks.remove(counted)
     gc.unfreeze()
     return {
+        "gc_collections_during_timed_calls": collections,
         "gc_freeze": freeze,
         "observations": n_obs,
         "calls": calls,
