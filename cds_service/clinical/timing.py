@@ -91,17 +91,21 @@ class Timing:
                                                                     ResultClass.INTRADIALYTIC))
 
 
-@dataclass(frozen=True)
 class _Span:
-    """An HD session with its times read once: ``end`` is None while it runs (or when never closed)."""
-    start: datetime
-    end: datetime | None
-    session: Session
+    """An HD session with its times read once: ``end`` is None while it runs (or when never closed);
+    ``done_end`` is the end of a completed session, else None; ``duration`` as ``Session.duration``."""
+    __slots__ = ("start", "end", "session", "done_end", "duration")
 
-    @property
-    def done_end(self) -> datetime | None:
-        """The end of a completed session, else None."""
-        return self.end if self.session.completed else None
+    def __init__(self, start: datetime, end: datetime | None, session: Session):
+        self.start = start
+        self.end = end
+        self.session = session
+        self.done_end = end if session.completed else None
+        self.duration = session.duration
+
+    def short(self, short_session: timedelta) -> bool:
+        """``Session.short``, from the duration read once."""
+        return self.duration is not None and self.duration < short_session
 
 
 def hd_spans(sessions: Iterable[Session]) -> list[_Span]:
@@ -129,9 +133,9 @@ def timing(when: datetime, sessions: Sequence[Session], now: datetime, *, early_
 
     def exception_for(later: list[_Span]) -> str | None:
         # The value still counts when no full session without a later ECG change has happened since.
-        if all(x.session.short(short) for x in later):
+        if all(x.short(short) for x in later):
             return "short-session"
-        full_ends = [x.done_end for x in later if not x.session.short(short)]
+        full_ends = [x.done_end for x in later if not x.short(short)]
         if all(end is not None and any(t > end for t in ecg) for end in full_ends):
             return "ecg-change"
         return None
