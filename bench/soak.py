@@ -59,7 +59,7 @@ def build_mix(stub_base: str) -> list[tuple[str, str, dict | bytes, tuple[int, .
     """(name, path, body, accepted statuses), in the proportions sent."""
     now = datetime.now(timezone.utc)
     small = patient_history(50, now)
-    large = patient_history(2000, now)
+    large = patient_history(1500, now)  # about 0.94 MB: the largest round size under the 1 MiB body cap
     auth = {"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read",
             "subject": "bench"}
     pv_small = {"hook": "patient-view", "context": _ctx(), "prefetch": small}
@@ -80,7 +80,7 @@ def build_mix(stub_base: str) -> list[tuple[str, str, dict | bytes, tuple[int, .
         ("order-select", f"/cds-services/{OSEL}", select, (200,)),
         ("feedback", f"/cds-services/{PV}/feedback", b"", (200,)),
         ("invalid", f"/cds-services/{PV}", bad, (400,)),
-        ("pv-prefetch-2000", f"/cds-services/{PV}", pv_large, (200,)),
+        ("pv-prefetch-1500", f"/cds-services/{PV}", pv_large, (200,)),
     ]
 
 

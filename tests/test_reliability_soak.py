@@ -31,6 +31,6 @@ def test_ten_second_soak_has_no_errors_and_flat_memory(tmp_path):
     assert result["errors"] == 0, result["error_samples"]
     assert result["answered"] == result["sent"] >= 190
     assert set(result["by_kind"]) == {"pv-prefetch-50", "pv-fetch", "order-sign", "order-select", "feedback",
-                                      "invalid", "pv-prefetch-2000"}
+                                      "invalid", "pv-prefetch-1500"}
     assert len(result["peak_rss_mb"]) == 2
     assert all(abs(growth) <= 20 for growth in result["rss_growth_mb"].values()), result["rss_growth_mb"]
