@@ -10,6 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from itertools import islice
+from operator import eq as _eq
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from . import codes
@@ -205,18 +208,20 @@ class LabPanel:
 
 # ----------------------------------------------------------------- raw pre-filter
 
+_LOINC_TO_ANALYTE = codes.LOINC_TO_ANALYTE
+_LOINC_SYSTEMS = (None, "", codes.LOINC)
+
+
 def raw_analyte(raw: dict[str, Any]) -> tuple[str, str] | None:
     """(analyte, loinc) for a raw Observation dict, or None when it is none of ours."""
     code = raw.get("code")
     if not isinstance(code, dict):
         return None
-    for coding in code.get("coding") or []:
-        if not isinstance(coding, dict):
-            continue
-        system = coding.get("system")
-        c = coding.get("code")
-        if c in codes.LOINC_TO_ANALYTE and (system in (None, "", codes.LOINC)):
-            return codes.LOINC_TO_ANALYTE[c], c
+    for coding in code.get("coding") or ():
+        if isinstance(coding, dict):
+            c = coding.get("code")
+            if c in _LOINC_TO_ANALYTE and coding.get("system") in _LOINC_SYSTEMS:
+                return _LOINC_TO_ANALYTE[c], c
     return None
 
 
@@ -270,37 +275,110 @@ def candidates(raw_observations: Iterable[Any], now: datetime | None = None,
                dropped: list[str] | None = None) -> dict[str, list[tuple[datetime, str, dict[str, Any]]]]:
     """Group raw Observations by analyte, keeping counted statuses, newest clinical time first.
 
-    Server order is never trusted: the sort uses the clinical time of each result. With ``now``, a
-    result taken more than 5 min after it is a data error: logged (and noted in ``dropped``), never used.
-    Results on a specimen other than serum, plasma or blood are never used either.
+    Server order is never trusted: the sort uses the clinical time of each result, then ``issued``, then
+    the id (all descending). With ``now``, a result taken more than 5 min after it is a data error:
+    logged (and noted in ``dropped``), never used. Results on a specimen other than serum, plasma or
+    blood are never used either. A status that is not a string is never a counted status.
+
+    This walks every Observation of a long chart (10,000 and more), so the common case is written
+    for speed: the cheap rejections first, one look-up per element, the usual ``...Z`` time read in
+    one C call, each distinct time string parsed once, and a sort on the time alone unless two
+    results of one analyte share a time (then the full key decides). ``tests/support/labs_reference``
+    keeps the plain version, and a test holds the two to the same output.
     """
     grouped: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
+    limit = _future_limit(now)
+    parsed: dict[str, datetime] = {}  # the results of one draw share their time string
     for raw in raw_observations:
         if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
             continue
-        if raw.get("status") not in COUNTED_STATUSES:
+        try:
+            if raw.get("status") not in COUNTED_STATUSES:
+                continue
+        except TypeError:  # an unhashable status (a list, an object) is no counted status either
             continue
-        hit = raw_analyte(raw)
+        code = raw.get("code")
+        if not isinstance(code, dict):
+            continue
+        hit = None
+        for coding in code.get("coding") or ():
+            if isinstance(coding, dict):
+                c = coding.get("code")
+                if c in _LOINC_TO_ANALYTE and coding.get("system") in _LOINC_SYSTEMS:
+                    hit = c
+                    break
         if hit is None:
             continue
-        when = raw_clinical_time(raw)
-        if when is None:
-            continue
-        if now is not None and when - now > FUTURE_TOLERANCE:
-            why = f"Observation/{raw.get('id')}: {hit[0]} dated in the future ({when.isoformat()}); not used"
+        analyte = _LOINC_TO_ANALYTE[hit]
+        value = raw.get("effectiveDateTime")
+        if value.__class__ is str:
+            when = parsed.get(value)
+            if when is None:
+                if len(value) == 20 and value[19] == "Z" and value[10] == "T":
+                    try:  # YYYY-MM-DDThh:mm:ssZ in one C call, as parse_fhir_datetime reads it first
+                        when = _fromisoformat(value)
+                    except ValueError:
+                        pass
+                if when is None:
+                    when = parse_fhir_datetime(value)
+                if when is not None:
+                    parsed[value] = when
+                else:  # effectiveDateTime cannot be read: the fallbacks may still give a time
+                    when = raw_clinical_time(raw)
+                    if when is None:
+                        continue
+        else:
+            when = raw_clinical_time(raw)
+            if when is None:
+                continue
+        if limit is not None and when > limit:
+            why = f"Observation/{raw.get('id')}: {analyte} dated in the future ({when.isoformat()}); not used"
             log.info("lab value not used: %s", why)
             if dropped is not None:
                 dropped.append(why)
             continue
-        if specimen_excluded(raw):
+        if raw.get("specimen") is not None and specimen_excluded(raw):
             if dropped is not None:
-                dropped.append(f"Observation/{raw.get('id')}: {hit[0]} on a specimen other than serum, plasma or "
+                dropped.append(f"Observation/{raw.get('id')}: {analyte} on a specimen other than serum, plasma or "
                                f"blood; not used")
             continue
-        grouped.setdefault(hit[0], []).append((when, str(raw.get("issued") or ""), raw))
+        items = grouped.get(analyte)
+        if items is None:
+            items = grouped[analyte] = []
+        items.append((when, str(raw.get("issued") or ""), raw))
     for items in grouped.values():
-        items.sort(key=lambda t: (t[0], t[1], str(t[2].get("id") or "")), reverse=True)
+        _sort_newest_first(items)
     return grouped
+
+
+_fromisoformat = datetime.fromisoformat
+_first = itemgetter(0)
+
+
+def _future_limit(now: datetime | None) -> datetime | None:
+    """The latest clinical time still usable: ``when > limit`` exactly when ``when - now > FUTURE_TOLERANCE``."""
+    if now is None:
+        return None
+    try:
+        return now + FUTURE_TOLERANCE
+    except OverflowError:  # now is within 5 min of the last representable instant: no time can be after it
+        return None
+
+
+def _full_key(item: tuple[datetime, str, dict[str, Any]]) -> tuple[datetime, str, str]:
+    return item[0], item[1], str(item[2].get("id") or "")
+
+
+def _sort_newest_first(items: list[tuple[datetime, str, dict[str, Any]]]) -> None:
+    """Sort by (time, issued, id), newest first, equal keys in input order.
+
+    While the times are all distinct the time alone gives that order (a C-level key and compare); when
+    two share a time, the full key is needed and is used.
+    """
+    items.sort(key=_first, reverse=True)
+    times = list(map(_first, items))
+    if any(map(_eq, times, islice(times, 1, None))):
+        items.sort(key=_full_key, reverse=True)
 
 
 # ----------------------------------------------------------------- model -> LabResult
