@@ -118,8 +118,9 @@ CODING = st.one_of(
                                         "display": st.sampled_from(["Magnesium", None])}),
     st.sampled_from([None, "2601-3", 5, []]),
 )
-GOOD_CODE = st.builds(lambda c, s: {"coding": [{"system": s, "code": c}]}, st.sampled_from(OURS),
-                      st.sampled_from([codes.LOINC, codes.LOINC, None, ""]))
+USUAL_CODING = st.fixed_dictionaries({"code": st.sampled_from(OURS + ["2598-1", "718-7"]),
+                                      "system": st.one_of(st.just(codes.LOINC), SYSTEMS)})
+GOOD_CODE = st.builds(lambda cs: {"coding": cs}, st.lists(USUAL_CODING, min_size=1, max_size=3))
 CODE = st.one_of(
     GOOD_CODE, GOOD_CODE, GOOD_CODE,
     st.fixed_dictionaries({}, optional={"coding": st.one_of(st.lists(CODING, max_size=3),
@@ -208,3 +209,22 @@ def test_the_five_minute_boundary_and_every_date_fallback():
     kept = labs.candidates(raws, NOW, dropped)["k"]
     assert any("dated in the future" in why for why in dropped)
     assert {"o0-0", "o1-0"} <= {t[2]["id"] for t in kept}
+
+
+@pytest.mark.parametrize("coding", [
+    [{"system": codes.LOINC, "code": "2601-3"}],
+    [{"system": "http://snomed.info/sct", "code": "2601-3"}],
+    [{"code": "2601-3"}], [{"system": "", "code": "2601-3"}], [{"system": None, "code": "2601-3"}],
+    [{"system": codes.LOINC, "code": "718-7"}, {"system": codes.LOINC, "code": "2601-3"}],
+    [{"system": "http://snomed.info/sct", "code": "2601-3"}, {"system": codes.LOINC, "code": "2823-3"}],
+    [{"system": codes.LOINC}, {"system": codes.LOINC, "code": "2823-3"}],
+    ["2601-3", {"system": codes.LOINC, "code": "2823-3"}],
+    [{"system": codes.LOINC, "code": "2598-1"}], [], {"system": codes.LOINC, "code": "2601-3"}, "2601-3", None,
+])
+@pytest.mark.parametrize("when", ["2026-01-14T10:00:00Z", "2026-01-14T10:00:00.000+00:00", "2026-01-14", None])
+def test_codings_and_times_of_every_shape(coding, when):
+    raw = {"resourceType": "Observation", "id": "o", "status": "final", "code": {"coding": coding},
+           "effectivePeriod": {"start": "2026-01-13T10:00:00Z"}}
+    if when is not None:
+        raw["effectiveDateTime"] = when
+    assert_same([raw, dict(raw, id="p"), raw])

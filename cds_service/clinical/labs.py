@@ -295,47 +295,38 @@ def candidates(raw_observations: Iterable[Any], now: datetime | None = None,
     limit = _future_limit(now)
     parsed: dict[str, datetime] = {}  # the results of one draw share their time string
     for raw in raw_observations:
-        if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
-            continue
+        # The usual shape, read with plain subscripts; anything else (a missing element, another type, a
+        # second coding, a time in another form) is left to _read, which decides every case.
         try:
-            if raw.get("status") not in COUNTED_STATUSES:
+            if raw.__class__ is not dict:
+                raise _Unusual
+            if raw["resourceType"] != "Observation" or raw["status"] not in COUNTED_STATUSES:
                 continue
-        except TypeError:  # an unhashable status (a list, an object) is no counted status either
-            continue
-        code = raw.get("code")
-        if not isinstance(code, dict):
-            continue
-        hit = None
-        for coding in code.get("coding") or ():
-            if isinstance(coding, dict):
-                c = coding.get("code")
-                if c in _LOINC_TO_ANALYTE and coding.get("system") in _LOINC_SYSTEMS:
-                    hit = c
-                    break
-        if hit is None:
-            continue
-        analyte = _LOINC_TO_ANALYTE[hit]
-        value = raw.get("effectiveDateTime")
-        if value.__class__ is str:
+            codings = raw["code"]["coding"]
+            coding = codings[0]
+            hit = coding["code"]
+            if hit not in _LOINC_TO_ANALYTE or coding.get("system") not in _LOINC_SYSTEMS:
+                if len(codings) == 1:
+                    continue
+                raise _Unusual
+            analyte = _LOINC_TO_ANALYTE[hit]
+            value = raw["effectiveDateTime"]
             when = parsed.get(value)
             if when is None:
+                if value.__class__ is not str:
+                    raise _Unusual
                 if len(value) == 20 and value[19] == "Z" and value[10] == "T":
-                    try:  # YYYY-MM-DDThh:mm:ssZ in one C call, as parse_fhir_datetime reads it first
-                        when = _fromisoformat(value)
-                    except ValueError:
-                        pass
-                if when is None:
+                    when = _fromisoformat(value)  # YYYY-MM-DDThh:mm:ssZ, as parse_fhir_datetime reads it first
+                else:
                     when = parse_fhir_datetime(value)
-                if when is not None:
-                    parsed[value] = when
-                else:  # effectiveDateTime cannot be read: the fallbacks may still give a time
-                    when = raw_clinical_time(raw)
                     if when is None:
-                        continue
-        else:
-            when = raw_clinical_time(raw)
-            if when is None:
+                        raise _Unusual
+                parsed[value] = when
+        except (_Unusual, KeyError, IndexError, TypeError, ValueError):
+            found = _read(raw, parsed)
+            if found is None:
                 continue
+            analyte, when = found
         if limit is not None and when > limit:
             why = f"Observation/{raw.get('id')}: {analyte} dated in the future ({when.isoformat()}); not used"
             log.info("lab value not used: %s", why)
@@ -355,6 +346,35 @@ def candidates(raw_observations: Iterable[Any], now: datetime | None = None,
             flat = grouped[analyte] = []
         flat += when, issued, raw  # the tuple is freed at once: nothing per result for the collector to track
     return {analyte: Candidates(flat) for analyte, flat in grouped.items()}
+
+
+class _Unusual(Exception):
+    """An Observation that is not of the usual shape: candidates() reads it with _read."""
+
+
+def _read(raw: Any, parsed: dict[str, datetime]) -> tuple[str, datetime] | None:
+    """(analyte, clinical time) of a raw Observation with a counted status and one of our codes, else None."""
+    if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
+        return None
+    try:
+        if raw.get("status") not in COUNTED_STATUSES:
+            return None
+    except TypeError:  # an unhashable status (a list, an object) is no counted status either
+        return None
+    hit = raw_analyte(raw)
+    if hit is None:
+        return None
+    value = raw.get("effectiveDateTime")
+    when = parsed.get(value) if value.__class__ is str else None
+    if when is None:
+        when = parse_fhir_datetime(value) if isinstance(value, str) else None
+        if when is None:  # effectiveDateTime cannot be read: the fallbacks may still give a time
+            when = raw_clinical_time(raw)
+            if when is None:
+                return None
+        elif value.__class__ is str:
+            parsed[value] = when
+    return hit[0], when
 
 
 class Candidates(Sequence[Candidate]):
