@@ -9,7 +9,6 @@ exception type where the plain version refused the input.
 """
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,7 +21,7 @@ from cds_service import fixtures
 from cds_service.clinical import codes, labs
 from cds_service.fhir.parse import bundle_resources
 from support import labs_reference as reference
-from support.helpers import NOW
+from support.helpers import NOW, synthea_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from history import patient_history  # noqa: E402
@@ -70,18 +69,11 @@ def test_bench_histories(n):
     assert_same(raws[::-1] + raws[:7])  # server order never trusted; duplicates tie on every key
 
 
-def _synthea_files() -> list[Path]:
-    folder = os.environ.get("CDS_SYNTHEA_DIR")
-    if not folder:
-        return []
-    return sorted(p for p in Path(folder).iterdir() if p.name.endswith((".json", ".json.gz")))
-
-
-@pytest.mark.skipif(not _synthea_files(), reason="set CDS_SYNTHEA_DIR to a folder of Synthea R4 patient Bundles")
-@pytest.mark.parametrize("path", _synthea_files(), ids=lambda p: p.name.split("_")[0])
+@pytest.mark.skipif(not synthea_files(), reason="set CDS_SYNTHEA_DIR to a folder of Synthea R4 patient Bundles")
+@pytest.mark.parametrize("path", synthea_files(), ids=lambda p: p.name.split("_")[0])
 def test_synthea_histories(path):
     raws = _observations(fixtures.load_json(path))
-    times = sorted(t for t in (reference.raw_clinical_time(r) for r in raws) if t is not None)
+    times = sorted(t for t in (labs.raw_clinical_time(r) for r in raws) if t is not None)
     assert times
     for now in (None, times[-1], times[len(times) // 2], datetime.now(timezone.utc)):
         assert_same(raws, now)
@@ -228,3 +220,20 @@ def test_codings_and_times_of_every_shape(coding, when):
     if when is not None:
         raw["effectiveDateTime"] = when
     assert_same([raw, dict(raw, id="p"), raw])
+
+
+RESOURCE = st.one_of(st.fixed_dictionaries({"resourceType": st.sampled_from(
+    ["Observation", "OperationOutcome", "Patient", None, 5])}), st.sampled_from([None, "x", [], {}]))
+ENTRY = st.one_of(st.fixed_dictionaries({}, optional={"resource": RESOURCE, "fullUrl": st.just("urn:x")}),
+                  st.sampled_from([None, "entry", [], 3]))
+BUNDLE = st.one_of(
+    st.fixed_dictionaries({"resourceType": st.just("Bundle")},
+                          optional={"entry": st.one_of(st.lists(ENTRY, max_size=6), st.sampled_from([None, "", {}]))}),
+    RESOURCE, st.sampled_from([None, "Bundle", [], 0]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(bundle=BUNDLE, rtype=st.sampled_from([None, "Observation", "OperationOutcome", "Patient"]))
+def test_bundle_resources_as_before(bundle, rtype):
+    got = bundle_resources(bundle, rtype)
+    assert [id(r) for r in got] == [id(r) for r in reference.bundle_resources(bundle, rtype)]

@@ -1,59 +1,20 @@
 """The lab pre-filter as it was before it was made fast: the oracle the fast one is compared with.
 
-``candidates``, its ``raw_*`` helpers and ``parse_fhir_datetime``, written the plain way (one dict
-look-up at a time, a lambda sort key), together with the filter ``build_snapshot`` put in front of it
-(only a string or absent status reaches the counted-status set look-up).
+``candidates`` and ``raw_analyte`` written the plain way (one dict look-up at a time, every date
+through ``raw_clinical_time``, a lambda sort key), together with the filter ``build_snapshot`` put in
+front of it (only a string or absent status reached the counted-status set look-up).
+``raw_clinical_time`` (the date fallbacks, via ``parse_fhir_datetime``) and ``specimen_excluded`` are
+the service's own: the fast candidates() calls them unchanged for anything but the usual shape.
 """
 from __future__ import annotations
 
-import re
-from datetime import date, datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 from cds_service.clinical import codes
-from cds_service.clinical.labs import COUNTED_STATUSES
+from cds_service.clinical.labs import COUNTED_STATUSES, raw_clinical_time, specimen_excluded
 from cds_service.clinical.timing import FUTURE_TOLERANCE
-
-_DATE_ONLY = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-
-
-def parse_fhir_datetime(value: object) -> datetime | None:
-    """Parse a FHIR dateTime/instant string (or a datetime) to aware UTC.
-
-    Partial dates (YYYY, YYYY-MM, YYYY-MM-DD) are taken at midnight UTC; a time
-    without a zone is taken as UTC. Returns None for anything unparseable.
-    """
-    if type(value) is str and len(value) == 20 and value[19] == "Z" and value[10] == "T":
-        # The common form, YYYY-MM-DDThh:mm:ssZ, in one C call (since 3.11 fromisoformat reads "Z" as UTC);
-        # anything it refuses takes the general path below, which gives the same answer for this form.
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        if _DATE_ONLY.match(text):
-            parts = [int(p) for p in text.split("-")] + [1, 1]
-            return datetime(parts[0], parts[1], parts[2], tzinfo=timezone.utc)
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    try:
-        return parsed.astimezone(timezone.utc)
-    except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past the last representable instant
-        return None
+from cds_service.fhir import parse
 
 
 def raw_analyte(raw: dict[str, Any]) -> tuple[str, str] | None:
@@ -69,52 +30,6 @@ def raw_analyte(raw: dict[str, Any]) -> tuple[str, str] | None:
         if c in codes.LOINC_TO_ANALYTE and (system in (None, "", codes.LOINC)):
             return codes.LOINC_TO_ANALYTE[c], c
     return None
-
-
-def raw_clinical_time(raw: dict[str, Any]) -> datetime | None:
-    """Clinical time: effectiveDateTime, else effectivePeriod.end/.start, else issued (effectiveInstant too)."""
-    period: dict[str, Any] = raw["effectivePeriod"] if isinstance(raw.get("effectivePeriod"), dict) else {}
-    for value in (raw.get("effectiveDateTime"), raw.get("effectiveInstant"), period.get("end"), period.get("start"),
-                  raw.get("issued")):
-        if isinstance(value, str):
-            parsed = parse_fhir_datetime(value)
-            if parsed is not None:
-                return parsed
-    return None
-
-
-# Specimens that are not the patient's serum, plasma or blood (policy section 2): never used, whatever the code.
-_EXCLUDED_SPECIMEN = re.compile(r"urine|dialys|effluent|circuit|ultrafiltrate|peritoneal|ascit|drain|csf"
-                                r"|cerebrospinal|pleural|sweat|saliva", re.I)
-# SNOMED specimen types that are not blood: urine, dialysate, peritoneal fluid (verified reference, section 1:
-# the LOINC systems for urine and dialysis fluid are excluded by code; these catch a serum code on such a sample).
-_EXCLUDED_SPECIMEN_CODES = frozenset({"122575003"})  # Urine specimen
-
-
-def specimen_excluded(raw: dict[str, Any]) -> bool:
-    """True when the Observation names a specimen that is not serum, plasma or blood.
-
-    Looks at ``specimen.display`` and, for a contained Specimen (``#id``), its ``type`` text, displays and
-    SNOMED codes. A specimen that cannot be read says nothing: the LOINC code's system (serum/plasma/blood)
-    stands.
-    """
-    spec = raw.get("specimen")
-    if not isinstance(spec, dict):
-        return False
-    texts = [spec.get("display")]
-    ref = spec.get("reference")
-    if isinstance(ref, str) and ref.startswith("#"):
-        for res in raw.get("contained") or []:
-            if isinstance(res, dict) and res.get("resourceType") == "Specimen" and res.get("id") == ref[1:]:
-                stype = res.get("type")
-                if isinstance(stype, dict):
-                    texts.append(stype.get("text"))
-                    for c in stype.get("coding") or []:
-                        if isinstance(c, dict):
-                            texts.append(c.get("display"))
-                            if str(c.get("code")) in _EXCLUDED_SPECIMEN_CODES:
-                                return True
-    return any(isinstance(t, str) and _EXCLUDED_SPECIMEN.search(t) for t in texts)
 
 
 def candidates(raw_observations: Iterable[Any], now: datetime | None = None,
@@ -158,3 +73,19 @@ def snapshot_candidates(raw_observations: list[dict], now: datetime | None = Non
     """What ``build_snapshot`` handed the panel: a status that is not a string or absent was filtered out first."""
     kept = [r for r in raw_observations if not isinstance(r, dict) or isinstance(r.get("status"), (str, type(None)))]
     return candidates(kept, now, dropped)
+
+
+def bundle_resources(bundle: Any, resource_type: str | None = None) -> list[dict]:
+    """fhir.parse.bundle_resources as it was for a Bundle (a loop with append; anything else is unchanged)."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        return parse.bundle_resources(bundle, resource_type)
+    out = []
+    for entry in bundle.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        res = entry.get("resource")
+        if not isinstance(res, dict) or res.get("resourceType") == "OperationOutcome":
+            continue
+        if resource_type is None or res.get("resourceType") == resource_type:
+            out.append(res)
+    return out
