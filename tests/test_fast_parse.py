@@ -9,7 +9,6 @@ each of those. Each request goes through the snapshot builder and the whole hook
 from __future__ import annotations
 
 import copy
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from cds_service.services import SERVICES
 from cds_service.timing import Timings
 from tests.support.clinical import cards as card_library
 from tests.support.ehr_profiles import epic_prefetch, sandbox_bundle, strip_uuids
-from tests.support.helpers import NOW, OSIGN, PV, orders_bundle, prefetch_from_fixture
+from tests.support.helpers import NOW, OSIGN, PV, orders_bundle, prefetch_from_fixture, synthea_files
 from tests.support.projection import full_path, snapshot_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -135,15 +134,8 @@ def test_generated_histories(n, monkeypatch):
     assert_same(body, monkeypatch)
 
 
-def _synthea_files() -> list[Path]:
-    folder = os.environ.get("CDS_SYNTHEA_DIR")
-    if not folder:
-        return []
-    return sorted(p for p in Path(folder).iterdir() if p.name.endswith((".json", ".json.gz")))
-
-
-@pytest.mark.skipif(not _synthea_files(), reason="set CDS_SYNTHEA_DIR to a folder of Synthea R4 patient Bundles")
-@pytest.mark.parametrize("path", _synthea_files(), ids=lambda p: p.name.split("_")[0])
+@pytest.mark.skipif(not synthea_files(), reason="set CDS_SYNTHEA_DIR to a folder of Synthea R4 patient Bundles")
+@pytest.mark.parametrize("path", synthea_files(), ids=lambda p: p.name.split("_")[0])
 def test_synthea_histories(path, monkeypatch):
     bundle = _as_of_now(_local_references(fixtures.load_json(path)))
     body = _request(PV, bundle)

@@ -10,7 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from itertools import islice
+from operator import eq as _eq
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, overload
 
 from . import codes
 from .timeutil import format_delta, format_time, parse_fhir_datetime
@@ -19,6 +21,8 @@ from .timing import FUTURE_TOLERANCE
 log = logging.getLogger(__name__)
 
 COUNTED_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
+
+Candidate = tuple[datetime, str, dict[str, Any]]  # clinical time, issued (or ""), the raw Observation
 
 
 @dataclass(frozen=True)
@@ -111,25 +115,28 @@ class LabPanel:
     def __init__(self, results: Mapping[str, list[LabResult]] | None = None, skipped: list[str] | None = None):
         self._kept: dict[str, list[LabResult]] = {k: list(v) for k, v in (results or {}).items()}
         self._skipped: list[str] = list(skipped or [])
-        self._pending: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
+        self._pending: dict[str, Sequence[Candidate]] = {}  # newest first
+        self._next: dict[str, int] = {}  # per analyte, the index of the next pending candidate
         self._keep: dict[str, int] = {}
         self._convert: Callable[[str, datetime, dict[str, Any]], tuple[LabResult | None, str | None]] | None = None
 
     @classmethod
-    def lazy(cls, grouped: Mapping[str, list[tuple[datetime, str, dict[str, Any]]]], keep: Mapping[str, int],
+    def lazy(cls, grouped: Mapping[str, Sequence[Candidate]], keep: Mapping[str, int],
              convert: Callable[[str, datetime, dict[str, Any]], tuple[LabResult | None, str | None]]) -> "LabPanel":
         panel = cls()
-        panel._pending = {analyte: list(reversed(items)) for analyte, items in grouped.items()}  # pop() = newest
+        panel._pending = dict(grouped)
         panel._keep = dict(keep)
         panel._convert = convert
         return panel
 
     def _advance(self, analyte: str) -> bool:
         """Convert the next pending candidate of ``analyte``; False when nothing more can be kept."""
-        pending = self._pending.get(analyte)
+        pending = self._pending.get(analyte, ())
         kept = self._kept.setdefault(analyte, [])
-        while pending and len(kept) < self._keep.get(analyte, 3):
-            when, _loinc, raw = pending.pop()
+        while self._next.get(analyte, 0) < len(pending) and len(kept) < self._keep.get(analyte, 3):
+            index = self._next.get(analyte, 0)
+            self._next[analyte] = index + 1
+            when, _issued, raw = pending[index]
             assert self._convert is not None  # pending candidates exist only on a lazy panel
             result, why = self._convert(analyte, when, raw)
             if result is None:
@@ -200,23 +207,25 @@ class LabPanel:
 
     def __repr__(self) -> str:
         return f"LabPanel({ {k: len(v) for k, v in self._kept.items()} } kept, " \
-               f"{sum(len(v) for v in self._pending.values())} pending)"
+               f"{sum(len(v) - self._next.get(k, 0) for k, v in self._pending.items())} pending)"
 
 
 # ----------------------------------------------------------------- raw pre-filter
+
+_LOINC_TO_ANALYTE = codes.LOINC_TO_ANALYTE
+_LOINC_SYSTEMS = (None, "", codes.LOINC)
+
 
 def raw_analyte(raw: dict[str, Any]) -> tuple[str, str] | None:
     """(analyte, loinc) for a raw Observation dict, or None when it is none of ours."""
     code = raw.get("code")
     if not isinstance(code, dict):
         return None
-    for coding in code.get("coding") or []:
-        if not isinstance(coding, dict):
-            continue
-        system = coding.get("system")
-        c = coding.get("code")
-        if c in codes.LOINC_TO_ANALYTE and (system in (None, "", codes.LOINC)):
-            return codes.LOINC_TO_ANALYTE[c], c
+    for coding in code.get("coding") or ():
+        if isinstance(coding, dict):
+            c = coding.get("code")
+            if c in _LOINC_TO_ANALYTE and coding.get("system") in _LOINC_SYSTEMS:
+                return _LOINC_TO_ANALYTE[c], c
     return None
 
 
@@ -267,40 +276,173 @@ def specimen_excluded(raw: dict[str, Any]) -> bool:
 
 
 def candidates(raw_observations: Iterable[Any], now: datetime | None = None,
-               dropped: list[str] | None = None) -> dict[str, list[tuple[datetime, str, dict[str, Any]]]]:
+               dropped: list[str] | None = None) -> dict[str, "Candidates"]:
     """Group raw Observations by analyte, keeping counted statuses, newest clinical time first.
 
-    Server order is never trusted: the sort uses the clinical time of each result. With ``now``, a
-    result taken more than 5 min after it is a data error: logged (and noted in ``dropped``), never used.
-    Results on a specimen other than serum, plasma or blood are never used either.
+    Server order is never trusted: the sort uses the clinical time of each result, then ``issued``, then
+    the id (all descending). With ``now``, a result taken more than 5 min after it is a data error:
+    logged (and noted in ``dropped``), never used. Results on a specimen other than serum, plasma or
+    blood are never used either. A status that is not a string is never a counted status.
+
+    This walks every Observation of a long chart (10,000 and more), so the common case is written
+    for speed: the cheap rejections first, one look-up per element, the usual ``...Z`` time read in
+    one C call, each distinct time string parsed once, and a sort on the time alone unless two
+    results of one analyte share a time (then the full key decides). No tuple is made per result (see
+    ``Candidates``). ``tests/support/labs_reference`` keeps the plain version, and a test holds the two
+    to the same output.
     """
-    grouped: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
+    grouped: dict[str, list[Any]] = {}  # per analyte: time, issued, raw, time, issued, raw, ...
+    limit = _future_limit(now)
+    parsed: dict[str, datetime] = {}  # the results of one draw share their time string
     for raw in raw_observations:
-        if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
-            continue
-        if raw.get("status") not in COUNTED_STATUSES:
-            continue
-        hit = raw_analyte(raw)
-        if hit is None:
-            continue
-        when = raw_clinical_time(raw)
-        if when is None:
-            continue
-        if now is not None and when - now > FUTURE_TOLERANCE:
-            why = f"Observation/{raw.get('id')}: {hit[0]} dated in the future ({when.isoformat()}); not used"
+        # The usual shape, read with plain subscripts; anything else (a missing element, another type, a
+        # second coding, a time in another form) is left to _read, which decides every case.
+        try:
+            if raw.__class__ is not dict:
+                raise _Unusual
+            if raw["resourceType"] != "Observation" or raw["status"] not in COUNTED_STATUSES:
+                continue
+            codings = raw["code"]["coding"]
+            coding = codings[0]
+            hit = coding["code"]
+            if hit not in _LOINC_TO_ANALYTE or coding.get("system") not in _LOINC_SYSTEMS:
+                if len(codings) == 1:
+                    continue
+                raise _Unusual
+            analyte = _LOINC_TO_ANALYTE[hit]
+            value = raw["effectiveDateTime"]
+            when = parsed.get(value)
+            if when is None:
+                if value.__class__ is not str:
+                    raise _Unusual
+                if len(value) == 20 and value[19] == "Z" and value[10] == "T":
+                    when = _fromisoformat(value)  # YYYY-MM-DDThh:mm:ssZ, as parse_fhir_datetime reads it first
+                else:
+                    when = parse_fhir_datetime(value)
+                    if when is None:
+                        raise _Unusual
+                parsed[value] = when
+        except (_Unusual, KeyError, IndexError, TypeError, ValueError):
+            found = _read(raw, parsed)
+            if found is None:
+                continue
+            analyte, when = found
+        if limit is not None and when > limit:
+            why = f"Observation/{raw.get('id')}: {analyte} dated in the future ({when.isoformat()}); not used"
             log.info("lab value not used: %s", why)
             if dropped is not None:
                 dropped.append(why)
             continue
-        if specimen_excluded(raw):
+        if raw.get("specimen") is not None and specimen_excluded(raw):
             if dropped is not None:
-                dropped.append(f"Observation/{raw.get('id')}: {hit[0]} on a specimen other than serum, plasma or "
+                dropped.append(f"Observation/{raw.get('id')}: {analyte} on a specimen other than serum, plasma or "
                                f"blood; not used")
             continue
-        grouped.setdefault(hit[0], []).append((when, str(raw.get("issued") or ""), raw))
-    for items in grouped.values():
-        items.sort(key=lambda t: (t[0], t[1], str(t[2].get("id") or "")), reverse=True)
-    return grouped
+        issued = raw.get("issued")
+        if issued.__class__ is not str:
+            issued = str(issued or "")
+        flat = grouped.get(analyte)
+        if flat is None:
+            flat = grouped[analyte] = []
+        flat += when, issued, raw  # the tuple is freed at once: nothing per result for the collector to track
+    return {analyte: Candidates(flat) for analyte, flat in grouped.items()}
+
+
+class _Unusual(Exception):
+    """An Observation that is not of the usual shape: candidates() reads it with _read."""
+
+
+def _read(raw: Any, parsed: dict[str, datetime]) -> tuple[str, datetime] | None:
+    """(analyte, clinical time) of a raw Observation with a counted status and one of our codes, else None."""
+    if not isinstance(raw, dict) or raw.get("resourceType") != "Observation":
+        return None
+    try:
+        if raw.get("status") not in COUNTED_STATUSES:
+            return None
+    except TypeError:  # an unhashable status (a list, an object) is no counted status either
+        return None
+    hit = raw_analyte(raw)
+    if hit is None:
+        return None
+    value = raw.get("effectiveDateTime")
+    when = parsed.get(value) if value.__class__ is str else None
+    if when is None:
+        when = parse_fhir_datetime(value) if isinstance(value, str) else None
+        if when is None:  # effectiveDateTime cannot be read: the fallbacks may still give a time
+            when = raw_clinical_time(raw)
+            if when is None:
+                return None
+        elif value.__class__ is str:
+            parsed[value] = when
+    return hit[0], when
+
+
+class Candidates(Sequence[Candidate]):
+    """One analyte's candidates, newest first: (clinical time, issued, raw Observation) tuples.
+
+    Held as one flat list and a sorted list of offsets into it, and each tuple is made when read: a
+    long chart has thousands of candidates, and a tuple holding a dict per candidate, alive for the
+    whole call, would be tracked by the garbage collector and promoted through its generations,
+    making full collections (which traverse the whole request) more frequent. Sorted by (time,
+    issued, id), newest first, equal keys in input order; while the times are all distinct the time
+    alone gives that order (a C-level key and compare), and when two share a time the full key is used.
+    """
+
+    __slots__ = ("_flat", "_order")
+
+    def __init__(self, flat: list[Any]):
+        self._flat = flat
+        order = list(range(0, len(flat), 3))
+        order.sort(key=flat.__getitem__, reverse=True)
+        times = list(map(flat.__getitem__, order))
+        if any(map(_eq, times, islice(times, 1, None))):
+            order.sort(key=self._full_key, reverse=True)
+        self._order = order
+
+    def _full_key(self, offset: int) -> tuple[datetime, str, str]:
+        flat = self._flat
+        return flat[offset], flat[offset + 1], str(flat[offset + 2].get("id") or "")
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @overload
+    def __getitem__(self, index: int) -> Candidate: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Candidate]: ...
+
+    def __getitem__(self, index: int | slice) -> Candidate | list[Candidate]:
+        flat = self._flat
+        if isinstance(index, slice):
+            return [(flat[o], flat[o + 1], flat[o + 2]) for o in self._order[index]]
+        o = self._order[index]
+        return flat[o], flat[o + 1], flat[o + 2]
+
+    def __iter__(self) -> Iterator[Candidate]:
+        flat = self._flat
+        return ((flat[o], flat[o + 1], flat[o + 2]) for o in self._order)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Candidates, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Candidates({list(self)!r})"
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+def _future_limit(now: datetime | None) -> datetime | None:
+    """The latest clinical time still usable: ``when > limit`` exactly when ``when - now > FUTURE_TOLERANCE``."""
+    if now is None:
+        return None
+    try:
+        return now + FUTURE_TOLERANCE
+    except OverflowError:  # now is within 5 min of the last representable instant: no time can be after it
+        return None
 
 
 # ----------------------------------------------------------------- model -> LabResult

@@ -140,16 +140,14 @@ def bundle_resources(bundle: Any, resource_type: str | None = None) -> list[dict
         if resource_type is None or bundle.get("resourceType") == resource_type:
             return [bundle] if bundle.get("resourceType") not in (None, "OperationOutcome") else []
         return []
-    out = []
-    for entry in bundle.get("entry") or []:
-        if not isinstance(entry, dict):
-            continue
-        res = entry.get("resource")
-        if not isinstance(res, dict) or res.get("resourceType") == "OperationOutcome":
-            continue
-        if resource_type is None or res.get("resourceType") == resource_type:
-            out.append(res)
-    return out
+    entries = bundle.get("entry") or []
+    if resource_type is None:
+        return [res for entry in entries if isinstance(entry, dict) and isinstance(res := entry.get("resource"), dict)
+                and res.get("resourceType") != "OperationOutcome"]
+    if resource_type == "OperationOutcome":
+        return []  # never returned, even when asked for
+    return [res for entry in entries if isinstance(entry, dict) and isinstance(res := entry.get("resource"), dict)
+            and res.get("resourceType") == resource_type]
 
 
 def parse_all(raws: Iterable[dict], resource_type: str, notes: list[str] | None = None) -> list:

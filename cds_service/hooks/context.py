@@ -195,9 +195,7 @@ def build_snapshot(hook: str, request: Mapping[str, Any], resolved: Resolved, no
     context = request.get("context") or {}
     raw_obs: list[dict] = []
     for key in OBSERVATION_KEYS:
-        # a status that is not a string can never be a counted status (and must not reach a set lookup)
-        raw_obs.extend(r for r in bundle_resources(data.get(key), "Observation")
-                       if isinstance(r.get("status"), (str, type(None))))
+        raw_obs += bundle_resources(data.get(key), "Observation")  # labs.candidates skips a status not a string
     panel = labs.build_panel(raw_obs, _parse_observation, now=now)
 
     # Only Conditions some rule can read are kept (a long problem list is mostly other diagnoses).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +18,14 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 PV = "dialysis-electrolytes-patient-view"
 OSEL = "dialysis-electrolytes-order-select"
 OSIGN = "dialysis-electrolytes-order-sign"
+
+
+def synthea_files() -> list[Path]:
+    """The Synthea R4 patient Bundles in the folder ``CDS_SYNTHEA_DIR`` names (none when it is not set)."""
+    folder = os.environ.get("CDS_SYNTHEA_DIR")
+    if not folder:
+        return []
+    return sorted(p for p in Path(folder).iterdir() if p.name.endswith((".json", ".json.gz")))
 
 
 def fixture_bundle(name: str) -> dict:
