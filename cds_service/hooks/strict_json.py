@@ -79,6 +79,11 @@ def deeper_than(raw: bytes, limit: int) -> bool:
     return path.match(brackets, end) is not None
 
 
+def warm_up(depth_limit: int) -> None:
+    """Compile the depth patterns now (~0.3 s at 64 levels), at start-up, rather than in the first request."""
+    _patterns(max(0, depth_limit))
+
+
 def _refuse_constant(name: str):
     raise HookError(400, "invalid", f"The request body is not valid JSON: {name} is not a JSON number.")
 

@@ -46,6 +46,13 @@ def fast_accepts(name: str) -> Callable[[Any], bool]:
     return accepts
 
 
+def warm_up() -> None:
+    """Build the validators of every request and feedback schema now (start-up), not in the first calls."""
+    for name in ("request.schema.json", "feedback.schema.json", *CONTEXT_SCHEMAS.values()):
+        validator(name)
+        fast_accepts(name)
+
+
 def _messages(name: str, instance: Any, prefix: str = "") -> list[str]:
     return [] if fast_accepts(name)(instance) else schema_messages(name, instance, prefix)
 
