@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+import msgspec
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask_cors import CORS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,6 +23,7 @@ from .hooks.extensions import log_fields as request_extensions
 from .hooks.feedback import FeedbackStore, create_schema
 from .hooks.invoke import unknown_service
 from .hooks.validation import validate_feedback
+from .hooks.validation import warm_up as warm_up_validators
 from .http_body import decode_body
 from .metrics import Metrics
 from .security.auth import AuthError, Authenticator
@@ -39,6 +41,7 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 CORS_HEADERS = ["Authorization", "Content-Type", "Content-Encoding", "Epic-Client-ID"]
 # /health reports a rule as failing for this long after its last failure (in any worker).
 RULE_ERROR_WINDOW_S = 15 * 60
+_ENCODER = msgspec.json.Encoder()
 
 
 class _Ext:
@@ -56,6 +59,8 @@ class _Ext:
         self.auth = Authenticator(cfg, replay=DbReplayCache(self.feedback.engine))
         self.now = self.engine.now
         warm_up_models()
+        strict_json.warm_up(cfg["CDS_MAX_JSON_DEPTH"])  # else the first request compiles the depth patterns
+        warm_up_validators()
 
 
 def ext() -> _Ext:
@@ -127,9 +132,17 @@ def _authenticate(audiences: list[str]) -> None:
                         headers={"Retry-After": "5"}) from None
 
 
-def _public_url(path: str) -> str:
+def _public_url(path: str, url_root: str | None = None) -> str:
     base = ext().cfg["CDS_PUBLIC_BASE_URL"].rstrip("/")
-    return f"{base}{path}" if base else request.url_root.rstrip("/") + path
+    return f"{base}{path}" if base else (url_root or request.url_root).rstrip("/") + path
+
+
+def _hook_json(body: Any) -> Response:
+    """The bytes jsonify writes outside debug mode (compact, UTF-8, keys in order, a final newline;
+    tests/test_api_encoding.py compares them), encoded by msgspec in a tenth of the time."""
+    if current_app.debug:  # jsonify indents there
+        return jsonify(body)
+    return current_app.response_class(_ENCODER.encode(body) + b"\n", mimetype="application/json")
 
 
 def _json_body() -> Any:
@@ -166,9 +179,10 @@ def call_service(service_id: str):
     hook_instance = "-"
     vendor: dict = {}
     timings = Timings()
+    url_root = request.url_root  # werkzeug builds it anew on each access
     try:
         # Authenticate first: an unauthenticated caller learns nothing, not even which service ids exist.
-        _authenticate([_public_url(f"/cds-services/{service_id}")])
+        _authenticate([_public_url(f"/cds-services/{service_id}", url_root)])
         if service is None:
             raise unknown_service(service_id, SERVICES)
         body = _json_body()
@@ -176,21 +190,22 @@ def call_service(service_id: str):
             hook_instance = body["hookInstance"][:200]
         vendor = request_extensions(body)  # e.g. Epic's trigger action: logged, never changes which rules run
         outcome = e.engine.call(service, body, timings,
-                                smart_launch_url=smart_launch_url(e.cfg, request.url_root))
+                                smart_launch_url=smart_launch_url(e.cfg, url_root))
         e.feedback.record_issued(service.id, hook_instance, outcome.cards, silent=outcome.silent)
         for rule_id in outcome.fired:
-            e.metrics.rules_fired.labels(service.id, rule_id).inc()
+            e.metrics.child(e.metrics.rules_fired, service.id, rule_id).inc()
         for rule_id in outcome.silent:
-            e.metrics.silent_fired.labels(service.id, rule_id).inc()
+            e.metrics.child(e.metrics.silent_fired, service.id, rule_id).inc()
         for failure in outcome.rule_errors:
             e.metrics.rule_failed(failure.rule_id)
         status = 200
-        resp = jsonify(outcome.body)
-        log.info("hook answered", extra={
-            "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
-            "fired": outcome.fired, "silent": outcome.silent, "timings_ms": timings.as_dict(),
-            "unavailable": outcome.unavailable, "sources": outcome.sources,
-            "ruleErrors": [f.rule_id for f in outcome.rule_errors], "parseNotes": len(outcome.notes), **vendor})
+        resp = _hook_json(outcome.body)
+        if log.isEnabledFor(logging.INFO):  # the fields are not gathered for nothing
+            log.info("hook answered", extra={
+                "event": "hook", "hookInstance": hook_instance, "service": service.id, "status": 200,
+                "fired": outcome.fired, "silent": outcome.silent, "timings_ms": timings.as_dict(),
+                "unavailable": outcome.unavailable, "sources": outcome.sources,
+                "ruleErrors": [f.rule_id for f in outcome.rule_errors], "parseNotes": len(outcome.notes), **vendor})
     except HookError as err:
         status = err.status
         resp = _error(err)
@@ -201,8 +216,8 @@ def call_service(service_id: str):
     timings.add("total", elapsed * 1000.0)
     resp.headers["Server-Timing"] = timings.header()
     label = service.id if service else "unknown"
-    e.metrics.hook_calls.labels(label, str(status)).inc()
-    e.metrics.latency.labels(label).observe(elapsed)
+    e.metrics.child(e.metrics.hook_calls, label, str(status)).inc()
+    e.metrics.child(e.metrics.latency, label).observe(elapsed)
     return resp
 
 

@@ -27,7 +27,26 @@ _EXTRA_FIELDS = ("hookInstance", "service", "status", "fired", "silent", "ruleEr
                  "extensions", "epicTriggerAction", "epicTrigger", "epicCriteriaId")  # hooks/extensions.py
 
 
+# What each secret pattern needs to match: one of these words (any case; the first three patterns ignore it)
+# or ".ew"/".ey" (the JWS seam, case as written). For ASCII text, where ignoring case is what str.lower()
+# does, a text without any of them is returned as it is after a few substring scans. (Non-ASCII text always
+# takes the patterns: with IGNORECASE they also match letters such as U+0131 dotless i that lower() keeps.)
+_SECRET_WORDS = ("authorization", "access_token", "refresh_token", "id_token", "client_secret", "client_assertion",
+                 "bearer")
+
+
+def _may_hold_secret(text: str) -> bool:
+    if not text.isascii():
+        return True
+    if ".ew" in text or ".ey" in text:
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def scrub(text: str) -> str:
+    if not _may_hold_secret(text):
+        return text
     for pattern in _SECRET_PATTERNS:
         if pattern.groups:
             text = pattern.sub(lambda m: m.group(1) + "[redacted]", text)

@@ -56,6 +56,7 @@ class Metrics:
         else:
             self.registry = CollectorRegistry(auto_describe=True)
             target = self.registry
+        self._children: dict[tuple, object] = {}
         self.hook_calls = Counter("cds_hook_calls", "Hook calls by service and HTTP status",
                                   ["service", "status"], registry=target)
         self.rules_fired = Counter("cds_rule_fired", "Cards issued by service and rule",
@@ -76,6 +77,14 @@ class Metrics:
                                    ["rule"], registry=target)
         self.rule_last_error = Gauge("cds_rule_last_error_timestamp_seconds", "When a rule last failed (Unix time)",
                                      ["rule"], registry=target, multiprocess_mode="max")
+
+    def child(self, metric, *values: str):
+        """``metric.labels(*values)``, kept: labels() takes a lock and checks its values on every call."""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def rule_failed(self, rule_id: str) -> None:
         self.rule_errors.labels(rule_id).inc()

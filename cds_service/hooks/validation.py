@@ -1,10 +1,19 @@
-"""JSON Schema validation of requests (common fields and each hook's context) and of feedback."""
+"""JSON Schema validation of requests (common fields and each hook's context) and of feedback.
+
+Each instance is first checked by jsonschema-rs (compiled, ~1 us for a 49 KB request against ~250 us for
+jsonschema), built from the same schema files and at least as strict: it also checks ``format: uri``, and its
+regular expressions' ``$`` does not match before a final newline as Python's does. Only what it refuses is
+validated again by jsonschema, whose errors (and their wording) are the ones reported; when jsonschema finds
+none the instance is valid after all. So the answer is jsonschema's in every case, and the common, valid
+case is fast. tests/test_validation_fast.py checks that jsonschema-rs never accepts what jsonschema refuses.
+"""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import jsonschema
+import jsonschema_rs
 
 from .cards import load_schema
 from .errors import HookError
@@ -23,7 +32,33 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+@lru_cache(maxsize=None)
+def fast_accepts(name: str) -> Callable[[Any], bool]:
+    """True only for instances the schema accepts; False may be a false alarm (jsonschema then decides)."""
+    is_valid = jsonschema_rs.validator_for(load_schema(name), validate_formats=True).is_valid
+
+    def accepts(instance: Any) -> bool:
+        try:
+            return bool(is_valid(instance))
+        except Exception:  # a value it cannot convert (e.g. an int past 64 bits in some versions): ask jsonschema
+            return False
+
+    return accepts
+
+
+def warm_up() -> None:
+    """Build the validators of every request and feedback schema now (start-up), not in the first calls."""
+    for name in ("request.schema.json", "feedback.schema.json", *CONTEXT_SCHEMAS.values()):
+        validator(name)
+        fast_accepts(name)
+
+
 def _messages(name: str, instance: Any, prefix: str = "") -> list[str]:
+    return [] if fast_accepts(name)(instance) else schema_messages(name, instance, prefix)
+
+
+def schema_messages(name: str, instance: Any, prefix: str = "") -> list[str]:
+    """jsonschema's first ten errors, sorted by place, as ``path: message`` lines."""
     errors = sorted(validator(name).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
     out = []
     for err in errors[:10]:
