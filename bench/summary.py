@@ -21,6 +21,11 @@ def rows() -> list[tuple[str, str, str, str]]:
             out.append((f"1. in-process latency, {run['observations']:,} observations",
                         f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms",
                         f"p99 <= {run['target_p99_ms']:g} ms", "met" if run["passed"] else "MISSED"))
+        ctl = lat.get("machine_control")
+        if ctl:
+            out.append(("1c. control: fixed Python loop of the same median, timed the same way",
+                        f"p50 {ctl['p50_ms']:.2f} ms, p99 {ctl['p99_ms']:.2f} ms ({ctl['p99_over_p50']:.2f}x)",
+                        "(the machine's own tail)", ""))
     thr = load("throughput")
     if thr:
         out.append(("2. HTTP throughput vs bare Flask (gunicorn, 2 workers)",
@@ -40,6 +45,11 @@ def rows() -> list[tuple[str, str, str, str]]:
                         f"p50 {one['p50_ms']:.2f} ms, p99 {one['p99_ms']:.2f} ms ({one['p99_over_p50']:.2f}x) / "
                         f"p50 {eight['p50_ms']:.1f} ms, p99 {eight['p99_ms']:.1f} ms",
                         "p99 <= 2x p50 at 1 connection", "met" if one["p99_over_p50"] <= 2 else "MISSED"))
+        bare_one = thr.get("bare_one_connection")
+        if bare_one:
+            out.append(("2d. control: the bare endpoint at 1 connection, same rounds",
+                        f"p50 {bare_one['p50_ms']:.2f} ms, p99 {bare_one['p99_ms']:.2f} ms "
+                        f"({bare_one['p99_over_p50']:.2f}x)", "(the machine's and HTTP stack's own tail)", ""))
     fm = load("fetch_mode")
     if fm:
         out.append(("3. fetch mode, stub +50 ms per request",
