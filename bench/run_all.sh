@@ -16,6 +16,7 @@ run() {
   "$PY" "$@" > /dev/null || { echo "   -> target missed (see the JSON)"; status=1; }
 }
 run bench/latency.py
+run bench/edge.py
 run bench/throughput.py
 run bench/fetch_mode.py
 run bench/hung.py
