@@ -148,7 +148,7 @@ NOWS = st.sampled_from([NOW, None, NOW - timedelta(hours=13), datetime(9999, 12,
                         datetime(2026, 1, 15, 17, 0, tzinfo=timezone(timedelta(hours=5)))])
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raws=st.lists(ITEM, max_size=12), now=NOWS, data=st.data())
 def test_generated_observations(raws, now, data):
     # repeat some of them (the same dict twice, or a copy): equal keys keep their input order

@@ -98,7 +98,7 @@ def _text(children):
 _JSON = st.recursive(_SCALAR, _text, max_leaves=25)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_JSON, _WS)
 def test_generated_texts_answer_as_the_json_module_path(text, ws):
     _check((ws + text + ws).encode())
