@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cds_service.hooks.topics import topic_code  # noqa: E402
 from common import ServiceProcess, StubProcess, percentile, write_result  # noqa: E402
 
 SERVICE_ID = "dialysis-electrolytes-patient-view"
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
     statuses = {}
     for _ms, status, _t in results:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
-    notice = sum(1 for r in results if r[2] == ["data-unavailable"])
+    notice = sum(1 for r in results if r[2] == [topic_code("data-unavailable")])  # the released (Epic) form
     result = {
         "method": f"{args.calls} patient-view calls in fetch mode, {args.concurrency} concurrent, over HTTP to "
                   f"gunicorn (2 workers); FHIR stub accepts and never answers; CDS_DEADLINE_MS={args.deadline_ms}, "
