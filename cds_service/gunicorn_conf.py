@@ -42,10 +42,10 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """With CDS_GC_FREEZE=true, once the worker has built the app: move every start-up object (models, schemas,
-    card files) into the permanent generation, so the collector's full passes no longer walk them. Off by
-    default: bench/latency.py --compare-gc-freeze did not show it helping (docs/performance.md)."""
-    if os.environ.get("CDS_GC_FREEZE", "false").lower() in ("1", "true", "yes"):
+    """Once the worker has built the app: move every start-up object (models, schemas, card files) into the
+    permanent generation, so the collector's full passes no longer walk them. On by default (CDS_GC_FREEZE=false
+    turns it off): at one connection under gunicorn, p99 went from 55-111 ms to 11-12 ms (docs/performance.md)."""
+    if os.environ.get("CDS_GC_FREEZE", "true").lower() in ("1", "true", "yes"):
         import gc
 
         gc.collect()
