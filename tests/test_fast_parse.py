@@ -217,7 +217,7 @@ BASES = {name: _request(PV, _fixture(name)) for name in ("dx-low-mg", "dx-cramp-
          if name in PATIENTS}
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+@settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_generated_variants(data, monkeypatch):

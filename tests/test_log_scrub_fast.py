@@ -23,7 +23,7 @@ _PIECES = st.sampled_from([
 ])
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(st.one_of(_PIECES, st.text(max_size=4)), max_size=12).map("".join))
 def test_scrub_answers_as_the_patterns_do(text):
     assert logs.scrub(text) == _patterns_only(text)

@@ -98,13 +98,13 @@ def _text(children):
 _JSON = st.recursive(_SCALAR, _text, max_leaves=25)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_JSON, _WS)
 def test_generated_texts_answer_as_the_json_module_path(text, ws):
     _check((ws + text + ws).encode())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_JSON, st.integers(min_value=0), st.sampled_from([b":", b'"', b"\\", b",", b"}", b"\xff", b"\x00", b"N"]))
 def test_corrupted_texts_answer_as_the_json_module_path(text, at, byte):
     raw = text.encode()

@@ -95,7 +95,7 @@ def _mutate(body: dict, path: tuple, value, delete: bool) -> dict:
     return out
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(REAL), st.booleans(), st.lists(st.tuples(st.sampled_from(_PLACES), _VALUE, st.booleans()),
                                                       min_size=1, max_size=3))
 def test_generated_variants_answer_as_jsonschema(real, with_auth, changes):
@@ -118,7 +118,7 @@ _ITEM = st.fixed_dictionaries(
                   max_size=3)})
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(_VALUE, st.fixed_dictionaries({"feedback": st.one_of(_VALUE, st.lists(_ITEM, max_size=3))})))
 def test_generated_feedback_answers_as_jsonschema(body):
     _agrees("feedback.schema.json", body)
