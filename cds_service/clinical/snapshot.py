@@ -43,8 +43,6 @@ class Snapshot:
     # Rules ask for the timing of the same few results many times (about 20 asks per call), and several rules
     # ask the same questions of the record (the newest Mg, cramps in the last 7 days); each answer is kept
     # for the inputs it was computed from (see ``memo``).
-    _timings: dict[tuple[Any, ...], tuple[LabResult, Timing]] = field(default_factory=dict, init=False, repr=False,
-                                                                    compare=False)
     _memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ dialysis
@@ -92,17 +90,15 @@ class Snapshot:
                 self.early_post_hours, self.short_session_hours, self.ecg_change_times)
 
     def timing(self, result: LabResult) -> Timing:
-        key = (id(result), self._inputs())
-        found = self._timings.get(key)
-        if found is not None and found[0] is result:
-            return found[1]
-        spans = self.memo(("hd-spans",), self._hd_spans)
-        answer = timing(result.time, (), self.now, early_post_hours=self.early_post_hours,
-                        short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
-                        coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
-                        coded_post=result.loinc in codes.POST_DIALYSIS_CODES, spans=spans)
-        self._timings[key] = (result, answer)  # the result is kept, so its id cannot be reused while cached
-        return answer
+        # keyed by identity; the result is kept beside its answer, so its id cannot be reused while cached
+        return self.memo(("timing", id(result)), lambda: (result, self._timing(result)))[1]
+
+    def _timing(self, result: LabResult) -> Timing:
+        return timing(result.time, (), self.now, early_post_hours=self.early_post_hours,
+                      short_session_hours=self.short_session_hours, ecg_change_times=self.ecg_change_times,
+                      coded_pre=result.loinc in codes.PRE_DIALYSIS_CODES,
+                      coded_post=result.loinc in codes.POST_DIALYSIS_CODES,
+                      spans=self.memo(("hd-spans",), self._hd_spans))
 
     def _hd_spans(self) -> list[Any]:
         sessions = self.sessions if self.session_in_progress is None else [*self.sessions, self.session_in_progress]
