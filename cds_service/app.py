@@ -51,7 +51,7 @@ class _Ext:
         self.cfg = cfg
         check_registry()
         self.metrics = Metrics()
-        self.engine = Engine(cfg, fhir_observer=lambda kind: self.metrics.fhir_calls.labels(kind).inc())
+        self.engine = Engine(cfg, fhir_observer=lambda kind: self.metrics.child(self.metrics.fhir_calls, kind).inc())
         self.fhir = self.engine.fhir
         self.feedback = FeedbackStore(cfg["CDS_FEEDBACK_DB"],
                                       on_drop=lambda table: self.metrics.records_dropped.labels(table).inc())
@@ -238,7 +238,7 @@ def call_feedback(service_id: str):
             raise HookError(503, "transient", "Feedback could not be stored; please retry.",
                             headers={"Retry-After": "5"}) from None
         for item in body["feedback"]:
-            e.metrics.feedback.labels(service.id, item["outcome"]).inc()
+            e.metrics.child(e.metrics.feedback, service.id, item["outcome"]).inc()
         log.info("feedback stored", extra={"event": "feedback", "service": service.id, "status": 200})
         return jsonify({"stored": stored})
     except HookError as err:
